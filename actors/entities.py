@@ -1,0 +1,90 @@
+"""Logical actors: one small object per guard, device and sensor, hosted by a shard.
+
+Each holds its own state (one record per rule) and is created on first use from
+the fleet (the virtual-actor pattern): a shard never lists its entities up front.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from actors.rules.geofence import CompiledZone, GeofenceState, compile_zones
+from actors.rules.health import HealthParams, HealthState, Who
+from actors.rules.sensors import SensorState
+from core import fleet as spec
+from core.settings import Settings
+
+
+@dataclass(slots=True)
+class Guard:
+    spec: spec.Guard
+    zones: tuple[CompiledZone, ...]
+    geofence: GeofenceState = field(default_factory=GeofenceState)
+    position: tuple[float, float] | None = None
+    position_ts: int = 0
+
+
+@dataclass(slots=True)
+class Device:
+    spec: spec.Device
+    who: Who
+    owner_id: str  # the guard carrying it, or the device itself
+    health_params: HealthParams
+    health: HealthState = field(default_factory=HealthState)
+
+
+@dataclass(slots=True)
+class Sensor:
+    spec: spec.Sensor
+    site: spec.Site
+    state: SensorState = field(default_factory=SensorState)
+
+
+class Entities:
+    """The logical actors of one shard, activated on first message."""
+
+    def __init__(self, fleet: spec.FleetIndex, settings: Settings) -> None:
+        self.fleet = fleet
+        self.settings = settings
+        self.guards: dict[str, Guard] = {}
+        self.devices: dict[str, Device] = {}
+        self.sensors: dict[str, Sensor] = {}
+        self._zones: dict[str, tuple[CompiledZone, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self.guards) + len(self.devices) + len(self.sensors)
+
+    def guard(self, guard_id: str) -> Guard:
+        found = self.guards.get(guard_id)
+        if found is None:
+            info = self.fleet.guards[guard_id]
+            zones = self._zones.get(info.site_id)
+            if zones is None:
+                zones = self._zones[info.site_id] = compile_zones(self.fleet.sites[info.site_id])
+            found = self.guards[guard_id] = Guard(info, zones)
+        return found
+
+    def device(self, device_id: str) -> Device:
+        found = self.devices.get(device_id)
+        if found is None:
+            info = self.fleet.devices[device_id]
+            owner = self.fleet.device_guard.get(device_id)
+            site = self.fleet.guards[owner].site_id if owner else None
+            s = self.settings
+            params = HealthParams(
+                low_battery_pct=s.low_battery_pct,
+                battery_ok_pct=s.battery_ok_pct,
+                weak_signal_dbm=s.weak_signal_dbm,
+                weak_signal_pct=s.weak_signal_pct,
+                offline_after_s=s.offline_timeout(info.device_class),
+            )
+            who = Who(device_id, info.client_id, site)
+            found = self.devices[device_id] = Device(info, who, owner or device_id, params)
+        return found
+
+    def sensor(self, sensor_id: str) -> Sensor:
+        found = self.sensors.get(sensor_id)
+        if found is None:
+            info = self.fleet.sensors[sensor_id]
+            found = self.sensors[sensor_id] = Sensor(info, self.fleet.sites[info.site_id])
+        return found

@@ -1,0 +1,107 @@
+"""Every step a message goes through inside a shard, in order, declared in one place.
+
+A step takes the shard's logical actors and one record, updates the actor it
+concerns through a pure rule, and returns the alerts raised. The shard runs the
+steps of a record in the order listed; a failing step is logged and counted and
+the next one still runs (one bad rule never stalls a device).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from actors.entities import Entities
+from actors.rules import alarms, geofence, health, sensors
+from core.alerts import Alert
+from core.records import (
+    DeviceEvent,
+    DeviceStatus,
+    DeviceTelemetry,
+    GuardLocation,
+    Record,
+    SensorReading,
+)
+
+Step = Callable[[Entities, Record], list[Alert]]
+
+
+def guard_device_heard(world: Entities, fix: GuardLocation) -> list[Alert]:
+    """A guard's fix comes from the device it carries: that device is alive."""
+    device_id = world.guard(fix.guard_id).spec.device_id
+    if device_id is None or device_id not in world.fleet.devices:
+        return []
+    device = world.device(device_id)
+    device.health, alerts = health.on_heard(device.health, device.who, fix.ts)
+    return alerts
+
+
+def track_position(world: Entities, fix: GuardLocation) -> list[Alert]:
+    guard = world.guard(fix.guard_id)
+    if fix.ts >= guard.position_ts:
+        guard.position, guard.position_ts = (fix.lat, fix.lon), fix.ts
+    return []
+
+
+def geofence_transitions(world: Entities, fix: GuardLocation) -> list[Alert]:
+    guard = world.guard(fix.guard_id)
+    facts = geofence.locate(
+        guard.zones, fix.lat, fix.lon, fix.accuracy, world.settings.geofence_margin_m
+    )
+    guard.geofence, alerts = geofence.update(guard.geofence, fix, facts, guard.spec)
+    return alerts
+
+
+def device_heard(world: Entities, message: DeviceTelemetry | DeviceEvent) -> list[Alert]:
+    device = world.device(message.device_id)
+    device.health, alerts = health.on_heard(device.health, device.who, message.ts)
+    return alerts
+
+
+def device_health(world: Entities, telemetry: DeviceTelemetry) -> list[Alert]:
+    device = world.device(telemetry.device_id)
+    device.health, alerts = health.on_telemetry(
+        device.health, device.who, telemetry.ts, telemetry.battery, telemetry.signal,
+        device.health_params,
+    )
+    return alerts
+
+
+def device_alarm(world: Entities, event: DeviceEvent) -> list[Alert]:
+    device = world.device(event.device_id)
+    carried = device.owner_id in world.fleet.guards
+    return alarms.evaluate(
+        event,
+        owner_id=device.owner_id,
+        site_id=device.who.site_id,
+        last_position=world.guard(device.owner_id).position if carried else None,
+    )
+
+
+def device_presence(world: Entities, status: DeviceStatus) -> list[Alert]:
+    device = world.device(status.device_id)
+    device.health, alerts = health.on_status(device.health, device.who, status.ts, status.online)
+    return alerts
+
+
+def sensor_condition(world: Entities, reading: SensorReading) -> list[Alert]:
+    sensor = world.sensor(reading.sensor_id)
+    sensor.state, alerts = sensors.update(sensor.state, reading, sensor.spec, sensor.site)
+    return alerts
+
+
+PIPELINE: dict[type[Record], tuple[Callable[..., list[Alert]], ...]] = {
+    GuardLocation: (guard_device_heard, track_position, geofence_transitions),
+    DeviceTelemetry: (device_heard, device_health),
+    DeviceEvent: (device_heard, device_alarm),
+    DeviceStatus: (device_presence,),
+    SensorReading: (sensor_condition,),
+}
+
+
+def timers(world: Entities, now: int) -> list[Alert]:
+    """Run on every shard tick: devices silent for too long go offline."""
+    alerts: list[Alert] = []
+    for device in world.devices.values():
+        device.health, raised = health.on_tick(device.health, device.who, now, device.health_params)
+        alerts.extend(raised)
+    return alerts

@@ -1,0 +1,71 @@
+"""Starts vigil's actors on a Ray cluster, wired together, with readable names.
+
+    writer <- router <- shards <- ingest pool
+              hub  <-/
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+
+from actors.hub import Hub
+from actors.ingest import IngestActor
+from actors.router import AlertRouter
+from actors.shard import EntityShard
+from core.fleet import Fleet
+from core.settings import Settings
+from storage.writer import StorageWriter
+
+#: Every vigil actor is restarted by Ray when its process dies, and calls in flight
+#: are retried; vigil's actors are I/O bound, so they take no CPU slot.
+RESILIENT = {"max_restarts": -1, "max_task_retries": -1, "num_cpus": 0}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    writer: Any
+    hub: Any
+    router: Any
+    shards: list[Any]
+    ingest: list[Any]
+
+    def actors(self) -> dict[str, Any]:
+        named = {"vigil-writer": self.writer, "vigil-hub": self.hub, "vigil-router": self.router}
+        named |= {f"vigil-shard-{i}": s for i, s in enumerate(self.shards)}
+        named |= {f"vigil-ingest-{i}": a for i, a in enumerate(self.ingest)}
+        return named
+
+    def ready(self, timeout: float = 60.0) -> None:
+        """Wait until every actor answers."""
+        calls = [a.get_stats.remote() for a in (self.writer, self.router, *self.shards, *self.ingest)]
+        ray.get([*calls, self.hub.snapshot.remote(0)], timeout=timeout)
+
+    def stop(self) -> None:
+        ray.get([a.stop.remote() for a in self.ingest], timeout=10)
+        ray.get(self.writer.flush.remote(), timeout=30)
+        for actor in self.actors().values():
+            ray.kill(actor)
+
+
+def start(settings: Settings, fleet: Fleet, detached: bool = False) -> Runtime:
+    """Create the actors (named `vigil-*` in the settings' namespace)."""
+    lifetime = {"lifetime": "detached"} if detached else {}
+
+    def options(name: str) -> dict[str, Any]:
+        return {**RESILIENT, **lifetime, "name": name, "namespace": settings.namespace}
+
+    writer = StorageWriter.options(**options("vigil-writer")).remote(settings)
+    hub = Hub.options(**options("vigil-hub")).remote()
+    router = AlertRouter.options(**options("vigil-router")).remote(writer, hub)
+    shards = [
+        EntityShard.options(**options(f"vigil-shard-{i}")).remote(i, settings, fleet, router, hub)
+        for i in range(settings.shards)
+    ]
+    ingest = [
+        IngestActor.options(**options(f"vigil-ingest-{i}")).remote(i, settings, fleet, shards, writer)
+        for i in range(settings.ingest_actors)
+    ]
+    return Runtime(writer, hub, router, shards, ingest)

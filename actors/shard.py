@@ -1,0 +1,119 @@
+"""EntityShard: a Ray actor hosting thousands of logical actors (guards, devices, sensors).
+
+Ingest sends it batches (bulk lane) and single urgent messages (critical lane, its
+own thread, so a panic never queues behind telemetry). Alerts go to the router
+before a call returns, so a message acknowledged to the broker has raised its
+alerts. Live positions go to the Hub coalesced: at most one call in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import ray
+
+from actors.entities import Entities
+from actors.pipeline import PIPELINE, timers
+from core.alerts import Alert
+from core.fleet import Fleet, FleetIndex
+from core.records import GuardLocation, Record
+from core.settings import Settings
+
+log = logging.getLogger("vigil.shard")
+
+
+@ray.remote(concurrency_groups={"bulk": 1, "critical": 1, "timer": 1})
+class EntityShard:
+    def __init__(self, index: int, settings: Settings, fleet: Fleet, router: Any, hub: Any) -> None:
+        self.index = index
+        self.entities = Entities(FleetIndex(fleet), settings)
+        self.router = router
+        self.hub = hub
+        self.stats: Counter[str] = Counter()
+        self._lock = threading.Lock()  # the lanes run on their own threads; state is shared
+        self._positions: dict[str, dict[str, Any]] = {}
+        self._hub_call: Any = None
+        self._tick = settings.tick_seconds
+        threading.Thread(target=self._timer_loop, name="timers", daemon=True).start()
+
+    def apply(self, records: list[Record]) -> int:
+        return self._apply(records)
+
+    @ray.method(concurrency_group="critical")
+    def apply_critical(self, records: list[Record]) -> int:
+        return self._apply(records)
+
+    @ray.method(concurrency_group="critical")
+    def get_stats(self) -> dict[str, int]:
+        return {**self.stats, "entities": len(self.entities)}
+
+    @ray.method(concurrency_group="critical")
+    def guard_state(self, guard_id: str) -> dict[str, Any] | None:
+        guard = self.entities.guards.get(guard_id)
+        if guard is None:
+            return None
+        return {"position": guard.position, "zones": dict(guard.geofence.inside)}
+
+    def _apply(self, records: list[Record]) -> int:
+        alerts: list[Alert] = []
+        with self._lock:
+            for record in records:
+                for step in PIPELINE[type(record)]:
+                    try:
+                        alerts.extend(step(self.entities, record))
+                    except Exception:
+                        self.stats[f"rule_failures.{step.__name__}"] += 1
+                        log.exception("rule %s failed on %s", step.__name__, record.msg_key)
+                if isinstance(record, GuardLocation):
+                    self._note_position(record)
+            self.stats["messages"] += len(records)
+        self._emit(alerts)
+        self._send_positions()
+        return len(records)
+
+    def _emit(self, alerts: list[Alert]) -> None:
+        if alerts:
+            self.stats["alerts"] += len(alerts)
+            ray.get(self.router.raise_alerts.remote(alerts))
+
+    def _note_position(self, fix: GuardLocation) -> None:
+        current = self._positions.get(fix.guard_id)
+        if current is None or current["ts"] <= fix.ts:
+            guard = self.entities.guard(fix.guard_id)
+            self._positions[fix.guard_id] = {
+                "guard_id": fix.guard_id,
+                "client_id": fix.client_id,
+                "site_id": guard.spec.site_id,
+                "lat": fix.lat,
+                "lon": fix.lon,
+                "accuracy": fix.accuracy,
+                "ts": fix.ts,
+                "zones": dict(guard.geofence.inside),
+            }
+
+    def _send_positions(self) -> None:
+        """Positions are a live view: keep one Hub call in flight, coalesce the rest."""
+        with self._lock:
+            if self._hub_call is not None:
+                ready, _ = ray.wait([self._hub_call], timeout=0)
+                if not ready:
+                    return
+            if not self._positions:
+                return
+            batch, self._positions = list(self._positions.values()), {}
+            self._hub_call = self.hub.update_positions.remote(batch)
+
+    def _timer_loop(self) -> None:
+        while True:
+            time.sleep(self._tick)
+            try:
+                with self._lock:
+                    alerts = timers(self.entities, time.time_ns() // 1000)
+                self._emit(alerts)
+                self._send_positions()
+            except Exception:
+                log.exception("shard timers failed")

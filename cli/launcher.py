@@ -1,0 +1,190 @@
+"""Starts and stops a whole vigil on one machine: broker, Ray, actors, Serve, simulator."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from cli.broker import Mosquitto, port_free
+from core.errors import StartupError
+from core.fleet import Fleet, load_fleet
+from core.settings import Settings
+
+PID_FILE = "vigil.pid"
+LOG_FILE = "vigil.log"
+
+
+@dataclass
+class Stack:
+    """Everything `vigil up` started, in start order, so `close` can stop it in reverse."""
+
+    settings: Settings
+    fleet: Fleet
+    broker: Mosquitto | None = None
+    runtime: Any = None
+    simulator: Any = None
+    dashboard_url: str = ""
+    _closers: list[Any] = field(default_factory=list)
+
+    def close(self) -> None:
+        for closer in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                closer()
+        self._closers.clear()
+
+
+def start_stack(
+    settings: Settings,
+    simulate: int,
+    mqtt_port: int | None,
+    ray_dashboard_port: int,
+    console: Console,
+) -> Stack:
+    """Start every part in order, showing progress; on failure stop what started."""
+    import ray
+    from ray import serve
+
+    from actors import runtime
+    from serve.app import noc_app
+    from simulator.fleet import simulated_fleet
+    from simulator.run import Simulator
+
+    fleet = simulated_fleet(load_fleet(settings.fleet_path), simulate)
+    stack = Stack(settings, fleet)
+    try:
+        if not port_free(settings.http_port):
+            raise StartupError(f"serve: port {settings.http_port} is in use; pass --http-port")
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if mqtt_port is not None:
+            with console.status(f"starting Mosquitto on port {mqtt_port}"):
+                stack.broker = Mosquitto(settings.data_dir / "mosquitto", mqtt_port).start()
+            stack._closers.append(stack.broker.stop)
+            settings = stack.settings = settings.with_(broker_url=stack.broker.url)
+            console.print(f"[green]✓[/] Mosquitto on {stack.broker.url}")
+        with console.status("starting Ray (about 6 s)"):
+            context = ray.init(
+                address="local",  # a cluster of our own, even if another runs here
+                namespace=settings.namespace,
+                include_dashboard=True,
+                dashboard_host="127.0.0.1",
+                dashboard_port=ray_dashboard_port,
+                logging_level="WARNING",
+                log_to_driver=False,
+            )
+        stack._closers.append(ray.shutdown)
+        stack.dashboard_url = f"http://{context.dashboard_url}" if context.dashboard_url else ""
+        console.print("[green]✓[/] Ray")
+        with console.status(f"starting {settings.ingest_actors} ingest and {settings.shards} shard actors"):
+            stack.runtime = runtime.start(settings, fleet)
+            stack.runtime.ready(timeout=120)
+        stack._closers.append(stack.runtime.stop)
+        console.print(f"[green]✓[/] actors: {', '.join(stack.runtime.actors())}")
+        with console.status(f"starting the Serve app on port {settings.http_port}"):
+            serve.start(http_options={"host": "127.0.0.1", "port": settings.http_port})
+            serve.run(noc_app(settings.namespace), name="vigil", route_prefix="/")
+        stack._closers.append(serve.shutdown)
+        console.print(f"[green]✓[/] Serve app on http://127.0.0.1:{settings.http_port}")
+        if simulate:
+            host, port = settings.broker
+            stack.simulator = Simulator(fleet, host, port).start()
+            stack._closers.append(stack.simulator.stop)
+            console.print(f"[green]✓[/] simulating {simulate} guards")
+    except BaseException:
+        stack.close()
+        raise
+    return stack
+
+
+def wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+
+
+def spawn_detached(argv: list[str], data_dir: Path, http_port: int, console: Console) -> int:
+    """Run `vigil up` (without --detach) in its own session; return once it serves."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / LOG_FILE
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "VIGIL_DETACHED": "1"},
+        )
+    (data_dir / PID_FILE).write_text(str(process.pid))
+    deadline = time.monotonic() + 240
+    with console.status("vigil is starting in the background"):
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-3000:]
+                raise StartupError(f"vigil exited with {process.returncode} while starting:\n{tail}")
+            if healthy(http_port):
+                return process.pid
+            time.sleep(0.5)
+    raise StartupError(f"vigil did not answer on port {http_port} within 240 s; see {log_path}")
+
+
+def healthy(http_port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def stop_detached(data_dir: Path, timeout: float = 90.0) -> int | None:
+    """Stop the vigil started with --detach from `data_dir`; returns its pid, None if none ran."""
+    pid_file = data_dir / PID_FILE
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink()
+        return None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    return pid
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (OSError, IndexError):
+        return ""

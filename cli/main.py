@@ -1,0 +1,97 @@
+"""The `vigil` command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli import launcher
+from core.errors import VigilError
+from core.settings import SAMPLE_FLEET, Settings
+
+app = typer.Typer(help="vigil: real-time operations backbone for security companies.",
+                  no_args_is_help=True)
+console = Console()
+
+
+@app.command()
+def up(
+    fleet: Annotated[Path, typer.Option(help="Fleet file (YAML).")] = SAMPLE_FLEET,
+    data: Annotated[Path, typer.Option(help="Lake root and runtime files.")] = Path("data"),
+    broker: Annotated[str | None, typer.Option(help="External broker, mqtt://host:port.")] = None,
+    mqtt_port: Annotated[int, typer.Option(help="Port of the local Mosquitto.")] = 1883,
+    http_port: Annotated[int, typer.Option(help="Port of the dashboard and API.")] = 8000,
+    ray_dashboard_port: Annotated[int, typer.Option(help="Port of the Ray dashboard.")] = 8265,
+    simulate: Annotated[int, typer.Option(help="Simulated guards (0: none).")] = 0,
+    detach: Annotated[bool, typer.Option(help="Return once running; stop with `vigil down`.")] = False,
+) -> None:
+    """Start vigil on this machine: broker, Ray, actors, the Serve app, a simulated fleet."""
+    if simulate < 0:
+        raise typer.BadParameter("must be 0 or more", param_hint="--simulate")
+    data = data.resolve()
+    if detach:
+        argv = [a for a in sys.argv[1:] if a != "--detach"]
+        try:
+            pid = launcher.spawn_detached(argv, data, http_port, console)
+        except VigilError as exc:
+            console.print(f"[red]✗[/] {exc}")
+            raise typer.Exit(1) from None
+        _where(http_port, data, f"running in the background (pid {pid}); stop with `vigil down`")
+        return
+    settings = Settings(
+        broker_url=broker or f"mqtt://127.0.0.1:{mqtt_port}",
+        data_dir=data,
+        fleet_path=fleet,
+        http_port=http_port,
+    )
+    try:
+        stack = launcher.start_stack(
+            settings, simulate, None if broker else mqtt_port, ray_dashboard_port, console
+        )
+    except VigilError as exc:
+        console.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(1) from None
+    try:
+        _where(http_port, data, "press Ctrl-C to stop", stack.dashboard_url, stack.settings.broker_url)
+        launcher.wait_for_signal()
+        console.print("stopping…")
+    finally:
+        stack.close()
+        if not os.environ.get("VIGIL_DETACHED"):
+            (data / launcher.PID_FILE).unlink(missing_ok=True)
+
+
+@app.command()
+def down(
+    data: Annotated[Path, typer.Option(help="The --data folder vigil was started with.")] = Path(
+        "data"
+    ),
+) -> None:
+    """Stop the vigil started with `vigil up --detach`."""
+    pid = launcher.stop_detached(data.resolve())
+    if pid is None:
+        console.print(f"no vigil running from {data}")
+        return
+    console.print(f"[green]✓[/] stopped vigil (pid {pid})")
+
+
+def _where(http_port: int, data: Path, note: str, ray_url: str = "", broker: str = "") -> None:
+    table = Table(show_header=False, box=None)
+    table.add_row("dashboard", f"http://127.0.0.1:{http_port}/")
+    if ray_url:
+        table.add_row("Ray dashboard", ray_url)
+    if broker:
+        table.add_row("broker", broker)
+    table.add_row("lake", str(data))
+    console.print(table)
+    console.print(note)
+
+
+if __name__ == "__main__":
+    app()

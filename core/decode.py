@@ -1,0 +1,254 @@
+"""Uplink payloads (the MQTT contract) and the decoder that turns a message into a record.
+
+msgspec does the parsing and the type and range checks; this module adds what a
+schema cannot say: the id in the topic is authoritative, the tenant must match the
+fleet, timestamps must not come from the future.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from core.errors import BadMessage
+from core.fleet import FleetIndex
+from core.records import (
+    DeadLetter,
+    DeviceEvent,
+    DeviceStatus,
+    DeviceTelemetry,
+    GuardLocation,
+    Record,
+    SensorReading,
+)
+from core.settings import Settings
+from core.topics import Topic, TopicKind, parse_topic
+
+Lat = Annotated[float, Meta(ge=-90.0, le=90.0)]
+Lon = Annotated[float, Meta(ge=-180.0, le=180.0)]
+Percent = Annotated[float, Meta(ge=0.0, le=100.0)]
+AnyId = int | str
+Text = Annotated[str, Meta(min_length=1, max_length=64)]
+EPOCH_FLOOR_US = 946_684_800_000_000  # 2000-01-01: older clocks are unset, not history
+
+
+class _Common(msgspec.Struct, kw_only=True):
+    client_id: AnyId | None = None
+    timestamp: datetime | None = None
+    ts: Annotated[float, Meta(ge=0)] | None = None
+    seq: Annotated[int, Meta(ge=0)] | None = None
+
+
+class GpsPayload(_Common, kw_only=True):
+    lat: Lat
+    lon: Lon
+    accuracy: Annotated[float, Meta(ge=0.0, le=100_000.0)] | None = None
+    speed: Annotated[float, Meta(ge=0.0, le=1_000.0)] | None = None
+    heading: Annotated[float, Meta(ge=0.0, le=360.0)] | None = None
+    battery: Percent | None = None
+    guard_id: AnyId | None = None
+
+
+class TelemetryPayload(_Common, kw_only=True):
+    battery: Percent | None = None
+    signal: Annotated[float, Meta(ge=-200.0, le=100.0)] | None = None
+    temperature: Annotated[float, Meta(ge=-100.0, le=200.0)] | None = None
+    device_id: AnyId | None = None
+
+
+class ReadingPayload(_Common, kw_only=True):
+    kind: Text
+    value: bool | float | Annotated[str, Meta(max_length=64)] | None = None
+    site_id: AnyId | None = None
+    sensor_id: AnyId | None = None
+
+
+class AlertPayload(_Common, kw_only=True):
+    type: Text
+    lat: Lat | None = None
+    lon: Lon | None = None
+    device_id: AnyId | None = None
+
+
+class StatusPayload(_Common, kw_only=True):
+    status: str
+
+
+_TELEMETRY_KEYS = frozenset(TelemetryPayload.__struct_fields__)
+_DECODERS = {
+    kind: msgspec.json.Decoder(cls)
+    for kind, cls in (
+        (TopicKind.GPS, GpsPayload),
+        (TopicKind.READING, ReadingPayload),
+        (TopicKind.ALERT, AlertPayload),
+    )
+}
+_ANY = msgspec.json.Decoder()
+
+
+class Decoder:
+    """Turns (topic, payload) into a Record, or raises BadMessage with the reason."""
+
+    def __init__(self, fleet: FleetIndex, settings: Settings) -> None:
+        self.fleet = fleet
+        self.max_bytes = settings.max_payload_bytes
+        self.skew_us = int(settings.max_future_skew_s * 1e6)
+        self.keep_bytes = settings.dead_letter_payload_bytes
+
+    def decode(self, topic_name: str, payload: bytes, received_at: int) -> Record | None:
+        """The record for a message, None for vigil's own downlink traffic."""
+        if len(payload) > self.max_bytes:
+            raise BadMessage("oversized", f"{len(payload)} bytes > {self.max_bytes}")
+        topic = parse_topic(topic_name)
+        if topic.kind in (TopicKind.CMD, TopicKind.CMD_ACK):
+            return None
+        tenant = self.fleet.tenant_of(topic.entity_type, topic.entity_id)
+        if tenant is None:
+            raise BadMessage("unknown_entity", f"{topic.entity_type} {topic.entity_id!r}")
+        if topic.kind is TopicKind.STATUS:
+            return self._status(topic, payload, tenant, received_at)
+        try:
+            if topic.kind is TopicKind.TELEMETRY:
+                raw = _ANY.decode(payload)
+                body: Any = msgspec.convert(raw, TelemetryPayload)
+            else:
+                raw = None
+                body = _DECODERS[topic.kind].decode(payload)
+        except msgspec.ValidationError as exc:
+            raise BadMessage("invalid_field", str(exc)) from None
+        except msgspec.DecodeError as exc:
+            raise BadMessage("invalid_json", str(exc)) from None
+        _check_tenant(body.client_id, tenant)
+        ts = self._event_time(body, received_at)
+        key = _msg_key(topic.entity_id, body.seq, ts, payload)
+        common = {"ts": ts, "received_at": received_at, "msg_key": key, "client_id": tenant}
+        if topic.kind is TopicKind.GPS:
+            _check_same("guard_id", body.guard_id, topic)
+            return GuardLocation(
+                guard_id=topic.entity_id,
+                lat=body.lat,
+                lon=body.lon,
+                accuracy=body.accuracy,
+                speed=body.speed,
+                heading=body.heading,
+                battery=body.battery,
+                seq=body.seq,
+                **common,
+            )
+        if topic.kind is TopicKind.TELEMETRY:
+            _check_same("device_id", body.device_id, topic)
+            extra = {k: v for k, v in raw.items() if k not in _TELEMETRY_KEYS}
+            return DeviceTelemetry(
+                device_id=topic.entity_id,
+                battery=body.battery,
+                signal=body.signal,
+                temperature=body.temperature,
+                extra=msgspec.json.encode(extra).decode() if extra else None,
+                seq=body.seq,
+                **common,
+            )
+        if topic.kind is TopicKind.READING:
+            _check_same("sensor_id", body.sensor_id, topic)
+            sensor = self.fleet.sensors[topic.entity_id]
+            if body.site_id is not None and str(body.site_id) != sensor.site_id:
+                raise BadMessage("spoofed_id", f"site_id {body.site_id!r} is not {sensor.site_id!r}")
+            if body.kind != sensor.kind:
+                raise BadMessage("invalid_field", f"kind {body.kind!r} is not {sensor.kind!r}")
+            value = body.value
+            return SensorReading(
+                sensor_id=topic.entity_id,
+                site_id=sensor.site_id,
+                kind=body.kind,
+                value=None if isinstance(value, str) else (None if value is None else float(value)),
+                value_text=value if isinstance(value, str) else None,
+                seq=body.seq,
+                **common,
+            )
+        _check_same("device_id", body.device_id, topic)
+        if (body.lat is None) != (body.lon is None):
+            raise BadMessage("invalid_field", "lat and lon come together - at `$.lat`")
+        return DeviceEvent(
+            device_id=topic.entity_id,
+            type=body.type.lower(),
+            lat=body.lat,
+            lon=body.lon,
+            seq=body.seq,
+            **common,
+        )
+
+    def dead_letter(self, topic: str, payload: bytes, error: BadMessage, received_at: int) -> DeadLetter:
+        return DeadLetter(
+            received_at=received_at,
+            topic=topic[:256],
+            reason=error.reason,
+            detail=error.detail[:512],
+            payload=payload[: self.keep_bytes].decode("utf-8", errors="replace"),
+        )
+
+    def _status(self, topic: Topic, payload: bytes, tenant: int, received_at: int) -> DeviceStatus:
+        text = payload.strip().decode("utf-8", errors="replace")
+        if text.startswith(("{", '"')):
+            try:
+                raw = _ANY.decode(payload)
+                text = raw if isinstance(raw, str) else msgspec.convert(raw, StatusPayload).status
+            except msgspec.DecodeError as exc:
+                raise BadMessage("invalid_field", str(exc)) from None
+        if text not in ("online", "offline"):
+            raise BadMessage("invalid_field", f"status must be online or offline, got {text[:40]!r}")
+        key = _msg_key(topic.entity_id, None, received_at, payload)
+        return DeviceStatus(
+            device_id=topic.entity_id,
+            client_id=tenant,
+            online=text == "online",
+            ts=received_at,
+            received_at=received_at,
+            msg_key=key,
+        )
+
+    def _event_time(self, body: _Common, received_at: int) -> int:
+        if body.timestamp is not None:
+            when = body.timestamp
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            ts = int(when.timestamp() * 1_000_000)
+        elif body.ts is not None:
+            ts = int(body.ts * 1_000_000)
+        else:
+            return received_at
+        if ts > received_at + self.skew_us:
+            raise BadMessage("future_timestamp", f"{ts - received_at} us ahead of the clock")
+        if ts < EPOCH_FLOOR_US:
+            raise BadMessage("invalid_field", "timestamp before 2000-01-01 - at `$.timestamp`")
+        return ts
+
+
+def _bare(entity_id: str, prefix: str) -> str:
+    for sep in ("-", "_"):
+        if entity_id.startswith(prefix + sep):
+            return entity_id[len(prefix) + 1 :]
+    return entity_id
+
+
+def _check_same(field: str, payload_id: AnyId | None, topic: Topic) -> None:
+    """The topic names the entity; a payload naming another one is a spoofing attempt."""
+    if payload_id is None:
+        return
+    prefix = topic.entity_type.value
+    if _bare(str(payload_id), prefix) != _bare(topic.entity_id, prefix):
+        raise BadMessage("spoofed_id", f"{field} {payload_id!r} does not name {topic.entity_id!r}")
+
+
+def _check_tenant(client_id: AnyId | None, tenant: int) -> None:
+    if client_id is not None and str(client_id) != str(tenant):
+        raise BadMessage("spoofed_id", f"client_id {client_id!r} is not the entity's tenant")
+
+
+def _msg_key(entity_id: str, seq: int | None, ts: int, payload: bytes) -> str:
+    """De-duplication key: (entity, seq) when the device counts, else (entity, ts, hash)."""
+    if seq is not None:
+        return f"{entity_id}#{seq}"
+    return f"{entity_id}@{ts}:{hashlib.blake2b(payload, digest_size=8).hexdigest()}"

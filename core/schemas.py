@@ -1,0 +1,52 @@
+"""Arrow schemas of the lake's tables, defined once; column names are record field names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+_S, _F, _I, _B = pa.string(), pa.float64(), pa.int64(), pa.bool_()
+
+_MESSAGE = [("ts", TS), ("received_at", TS), ("msg_key", _S)]
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "guard_locations": pa.schema(
+        [("guard_id", _S), ("client_id", _I), ("lat", _F), ("lon", _F), ("accuracy", _F),
+         ("speed", _F), ("heading", _F), ("battery", _F), ("seq", _I), *_MESSAGE]
+    ),
+    "device_telemetry": pa.schema(
+        [("device_id", _S), ("client_id", _I), ("battery", _F), ("signal", _F),
+         ("temperature", _F), ("extra", _S), ("seq", _I), *_MESSAGE]
+    ),
+    "sensor_readings": pa.schema(
+        [("sensor_id", _S), ("client_id", _I), ("site_id", _S), ("kind", _S), ("value", _F),
+         ("value_text", _S), ("seq", _I), *_MESSAGE]
+    ),
+    "device_events": pa.schema(
+        [("device_id", _S), ("client_id", _I), ("type", _S), ("lat", _F), ("lon", _F),
+         ("seq", _I), *_MESSAGE]
+    ),
+    "device_status": pa.schema([("device_id", _S), ("client_id", _I), ("online", _B), *_MESSAGE]),
+    "device_alerts": pa.schema(
+        [("alert_id", _S), ("kind", _S), ("severity", _S), ("entity_id", _S), ("client_id", _I),
+         ("site_id", _S), ("ts", TS), ("lat", _F), ("lon", _F), ("dedup_key", _S),
+         ("status", _S), ("detail", _S)]
+    ),
+    "dead_letters": pa.schema(
+        [("received_at", TS), ("topic", _S), ("reason", _S), ("detail", _S), ("payload", _S)]
+    ),
+}
+
+#: The column that de-duplicates each table's rows, and the one that picks its date partition.
+KEY_COLUMN = {name: "msg_key" for name in SCHEMAS} | {"device_alerts": "alert_id", "dead_letters": ""}
+TIME_COLUMN = {name: "ts" for name in SCHEMAS} | {"dead_letters": "received_at"}
+
+
+def to_batch(table: str, records: Sequence[Any]) -> pa.RecordBatch:
+    """Columns of `records` (structs whose fields are the table's columns) as one batch."""
+    schema = SCHEMAS[table]
+    columns = [pa.array([getattr(r, f.name) for r in records], type=f.type) for f in schema]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)

@@ -1,0 +1,84 @@
+"""Every tunable of vigil, declared once with its default and a one-line doc.
+
+Code receives a `Settings` value; nothing reads the environment on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from core.errors import ConfigError
+
+SAMPLE_FLEET = Path(__file__).resolve().parent.parent / "fleet" / "sample.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    #: MQTT broker, as mqtt://host:port.
+    broker_url: str = "mqtt://127.0.0.1:1883"
+    #: Root of the Parquet lake (a local folder).
+    data_dir: Path = Path("data")
+    #: Fleet file (YAML): tenants, sites, zones, guards, devices, sensors.
+    fleet_path: Path = SAMPLE_FLEET
+    #: Port of the Serve HTTP app.
+    http_port: int = 8000
+    #: Ray namespace holding vigil's named actors.
+    namespace: str = "vigil"
+    #: Number of MQTT ingest actors sharing the subscription.
+    ingest_actors: int = 2
+    #: Number of entity shards hosting the logical actors.
+    shards: int = 2
+    #: A bulk batch is sent when it holds this many messages...
+    batch_max_messages: int = 500
+    #: ...or when its oldest message has waited this long (ms).
+    batch_max_ms: float = 5.0
+    #: Bulk batches in flight per ingest actor before it stops reading (back-pressure).
+    inflight_batches: int = 4
+    #: MQTT v5 receive maximum: unacknowledged messages the broker may send one ingest client.
+    receive_maximum: int = 2000
+    #: Payloads larger than this are dead-lettered (bytes).
+    max_payload_bytes: int = 16_384
+    #: Timestamps further than this in the future are dead-lettered (s).
+    max_future_skew_s: float = 300.0
+    #: How much of a bad payload a dead letter keeps (bytes).
+    dead_letter_payload_bytes: int = 1024
+    #: The storage log is rolled into Parquet at least this often (s).
+    roll_seconds: float = 5.0
+    #: ...or when it holds this many rows.
+    roll_rows: int = 200_000
+    #: Shards run their timers (offline detection) this often (s).
+    tick_seconds: float = 1.0
+    #: Battery (%) below which a device is low; it must recover above `battery_ok_pct`.
+    low_battery_pct: float = 20.0
+    #: Battery (%) above which a low-battery device counts as recovered.
+    battery_ok_pct: float = 30.0
+    #: Signal below this (dBm, values <= 0) is weak; recovery needs 6 dB more.
+    weak_signal_dbm: float = -105.0
+    #: Signal below this (%, values > 0) is weak; recovery needs 10 points more.
+    weak_signal_pct: float = 15.0
+    #: Smallest margin (m) around a zone border inside which a fix never flips the state.
+    geofence_margin_m: float = 15.0
+    #: Seconds without a message after which a device of each class is offline.
+    offline_after_s: dict[str, float] = field(
+        default_factory=lambda: {"tracker": 300.0, "panic_button": 900.0, "sensor": 1800.0}
+    )
+
+    @property
+    def broker(self) -> tuple[str, int]:
+        """(host, port) of `broker_url`."""
+        url = urlparse(self.broker_url)
+        if url.scheme not in ("mqtt", "tcp") or not url.hostname:
+            raise ConfigError(f"broker_url: expected mqtt://host:port, got {self.broker_url!r}")
+        return url.hostname, url.port or 1883
+
+    def offline_timeout(self, device_class: str) -> float:
+        return self.offline_after_s.get(device_class, self.offline_after_s["tracker"])
+
+    def with_(self, **changes: Any) -> Settings:
+        unknown = set(changes) - set(asdict(self))
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return replace(self, **changes)
