@@ -11,13 +11,16 @@ from dataclasses import dataclass, field
 from actors.rules.geofence import CompiledZone, GeofenceState, compile_zones
 from actors.rules.health import HealthParams, HealthState, Who
 from actors.rules.sensors import SensorState
-from core import fleet as spec
+from core.fleet import Device as DeviceSpec
+from core.fleet import FleetIndex, Site
+from core.fleet import Guard as GuardSpec
+from core.fleet import Sensor as SensorSpec
 from core.settings import Settings
 
 
 @dataclass(slots=True)
 class Guard:
-    spec: spec.Guard
+    spec: GuardSpec
     zones: tuple[CompiledZone, ...]
     geofence: GeofenceState = field(default_factory=GeofenceState)
     position: tuple[float, float] | None = None
@@ -26,7 +29,7 @@ class Guard:
 
 @dataclass(slots=True)
 class Device:
-    spec: spec.Device
+    spec: DeviceSpec
     who: Who
     owner_id: str  # the guard carrying it, or the device itself
     health_params: HealthParams
@@ -35,15 +38,15 @@ class Device:
 
 @dataclass(slots=True)
 class Sensor:
-    spec: spec.Sensor
-    site: spec.Site
+    spec: SensorSpec
+    site: Site
     state: SensorState = field(default_factory=SensorState)
 
 
 class Entities:
     """The logical actors of one shard, activated on first message."""
 
-    def __init__(self, fleet: spec.FleetIndex, settings: Settings) -> None:
+    def __init__(self, fleet: FleetIndex, settings: Settings) -> None:
         self.fleet = fleet
         self.settings = settings
         self.guards: dict[str, Guard] = {}

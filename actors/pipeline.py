@@ -60,7 +60,11 @@ def device_heard(world: Entities, message: DeviceTelemetry | DeviceEvent) -> lis
 def device_health(world: Entities, telemetry: DeviceTelemetry) -> list[Alert]:
     device = world.device(telemetry.device_id)
     device.health, alerts = health.on_telemetry(
-        device.health, device.who, telemetry.ts, telemetry.battery, telemetry.signal,
+        device.health,
+        device.who,
+        telemetry.ts,
+        telemetry.battery,
+        telemetry.signal,
         device.health_params,
     )
     return alerts

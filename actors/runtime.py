@@ -1,7 +1,7 @@
 """Starts vigil's actors on a Ray cluster, wired together, with readable names.
 
-    writer <- router <- shards <- ingest pool
-              hub  <-/
+writer <- router <- shards <- ingest pool
+          hub  <-/
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ class Runtime:
 
     def ready(self, timeout: float = 60.0) -> None:
         """Wait until every actor answers."""
-        calls = [a.get_stats.remote() for a in (self.writer, self.router, *self.shards, *self.ingest)]
+        calls = [
+            a.get_stats.remote() for a in (self.writer, self.router, *self.shards, *self.ingest)
+        ]
         ray.get([*calls, self.hub.snapshot.remote(0)], timeout=timeout)
 
     def stop(self) -> None:
@@ -54,18 +56,19 @@ def start(settings: Settings, fleet: Fleet, detached: bool = False) -> Runtime:
     """Create the actors (named `vigil-*` in the settings' namespace)."""
     lifetime = {"lifetime": "detached"} if detached else {}
 
-    def options(name: str) -> dict[str, Any]:
-        return {**RESILIENT, **lifetime, "name": name, "namespace": settings.namespace}
+    def spawn(actor_class: Any, name: str, *args: Any) -> Any:
+        options = {**RESILIENT, **lifetime, "name": name, "namespace": settings.namespace}
+        return actor_class.options(**options).remote(*args)
 
-    writer = StorageWriter.options(**options("vigil-writer")).remote(settings)
-    hub = Hub.options(**options("vigil-hub")).remote()
-    router = AlertRouter.options(**options("vigil-router")).remote(writer, hub)
+    writer = spawn(StorageWriter, "vigil-writer", settings)
+    hub = spawn(Hub, "vigil-hub")
+    router = spawn(AlertRouter, "vigil-router", writer, hub)
     shards = [
-        EntityShard.options(**options(f"vigil-shard-{i}")).remote(i, settings, fleet, router, hub)
+        spawn(EntityShard, f"vigil-shard-{i}", i, settings, fleet, router, hub)
         for i in range(settings.shards)
     ]
     ingest = [
-        IngestActor.options(**options(f"vigil-ingest-{i}")).remote(i, settings, fleet, shards, writer)
+        spawn(IngestActor, f"vigil-ingest-{i}", i, settings, fleet, shards, writer)
         for i in range(settings.ingest_actors)
     ]
     return Runtime(writer, hub, router, shards, ingest)

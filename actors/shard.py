@@ -26,7 +26,7 @@ from core.settings import Settings
 log = logging.getLogger("vigil.shard")
 
 
-@ray.remote(concurrency_groups={"bulk": 1, "critical": 1, "timer": 1})
+@ray.remote(concurrency_groups={"bulk": 1, "critical": 1, "timer": 1})  # type: ignore[call-overload]
 class EntityShard:
     def __init__(self, index: int, settings: Settings, fleet: Fleet, router: Any, hub: Any) -> None:
         self.index = index
@@ -37,6 +37,8 @@ class EntityShard:
         self._lock = threading.Lock()  # the lanes run on their own threads; state is shared
         self._positions: dict[str, dict[str, Any]] = {}
         self._hub_call: Any = None
+        self._push_every = settings.position_push_s
+        self._pushed = 0.0
         self._tick = settings.tick_seconds
         threading.Thread(target=self._timer_loop, name="timers", daemon=True).start()
 
@@ -96,24 +98,30 @@ class EntityShard:
             }
 
     def _send_positions(self) -> None:
-        """Positions are a live view: keep one Hub call in flight, coalesce the rest."""
+        """Positions are a live view: at most one Hub call in flight and one per
+        `position_push_s`; fixes arriving in between replace older ones."""
         with self._lock:
+            if not self._positions or time.monotonic() - self._pushed < self._push_every:
+                return
             if self._hub_call is not None:
                 ready, _ = ray.wait([self._hub_call], timeout=0)
                 if not ready:
                     return
-            if not self._positions:
-                return
             batch, self._positions = list(self._positions.values()), {}
+            self._pushed = time.monotonic()
             self._hub_call = self.hub.update_positions.remote(batch)
 
     def _timer_loop(self) -> None:
+        """Timers (offline detection) every tick; positions left waiting in between."""
+        next_tick = time.monotonic() + self._tick
         while True:
-            time.sleep(self._tick)
+            time.sleep(min(self._tick, self._push_every))
             try:
-                with self._lock:
-                    alerts = timers(self.entities, time.time_ns() // 1000)
-                self._emit(alerts)
+                if time.monotonic() >= next_tick:
+                    next_tick += self._tick
+                    with self._lock:
+                        alerts = timers(self.entities, time.time_ns() // 1000)
+                    self._emit(alerts)
                 self._send_positions()
             except Exception:
                 log.exception("shard timers failed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -79,13 +80,15 @@ def start_stack(
                 include_dashboard=True,
                 dashboard_host="127.0.0.1",
                 dashboard_port=ray_dashboard_port,
-                logging_level="WARNING",
+                logging_level=logging.WARNING,
                 log_to_driver=False,
             )
         stack._closers.append(ray.shutdown)
         stack.dashboard_url = f"http://{context.dashboard_url}" if context.dashboard_url else ""
         console.print("[green]✓[/] Ray")
-        with console.status(f"starting {settings.ingest_actors} ingest and {settings.shards} shard actors"):
+        with console.status(
+            f"starting {settings.ingest_actors} ingest and {settings.shards} shard actors"
+        ):
             stack.runtime = runtime.start(settings, fleet)
             stack.runtime.ready(timeout=120)
         stack._closers.append(stack.runtime.stop)
@@ -133,7 +136,9 @@ def spawn_detached(argv: list[str], data_dir: Path, http_port: int, console: Con
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 tail = log_path.read_text(errors="replace")[-3000:]
-                raise StartupError(f"vigil exited with {process.returncode} while starting:\n{tail}")
+                raise StartupError(
+                    f"vigil exited with {process.returncode} while starting:\n{tail}"
+                )
             if healthy(http_port):
                 return process.pid
             time.sleep(0.5)

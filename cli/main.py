@@ -9,14 +9,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from cli import launcher
 from core.errors import VigilError
 from core.settings import SAMPLE_FLEET, Settings
 
-app = typer.Typer(help="vigil: real-time operations backbone for security companies.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="vigil: real-time operations backbone for security companies.", no_args_is_help=True
+)
 console = Console()
 
 
@@ -29,7 +29,9 @@ def up(
     http_port: Annotated[int, typer.Option(help="Port of the dashboard and API.")] = 8000,
     ray_dashboard_port: Annotated[int, typer.Option(help="Port of the Ray dashboard.")] = 8265,
     simulate: Annotated[int, typer.Option(help="Simulated guards (0: none).")] = 0,
-    detach: Annotated[bool, typer.Option(help="Return once running; stop with `vigil down`.")] = False,
+    detach: Annotated[
+        bool, typer.Option(help="Return once running; stop with `vigil down`.")
+    ] = False,
 ) -> None:
     """Start vigil on this machine: broker, Ray, actors, the Serve app, a simulated fleet."""
     if simulate < 0:
@@ -58,7 +60,9 @@ def up(
         console.print(f"[red]✗[/] {exc}")
         raise typer.Exit(1) from None
     try:
-        _where(http_port, data, "press Ctrl-C to stop", stack.dashboard_url, stack.settings.broker_url)
+        _where(
+            http_port, data, "press Ctrl-C to stop", stack.dashboard_url, stack.settings.broker_url
+        )
         launcher.wait_for_signal()
         console.print("stopping…")
     finally:
@@ -82,14 +86,15 @@ def down(
 
 
 def _where(http_port: int, data: Path, note: str, ray_url: str = "", broker: str = "") -> None:
-    table = Table(show_header=False, box=None)
-    table.add_row("dashboard", f"http://127.0.0.1:{http_port}/")
-    if ray_url:
-        table.add_row("Ray dashboard", ray_url)
-    if broker:
-        table.add_row("broker", broker)
-    table.add_row("lake", str(data))
-    console.print(table)
+    rows = {
+        "dashboard": f"http://127.0.0.1:{http_port}/",
+        "Ray dashboard": ray_url,
+        "broker": broker,
+        "lake": str(data),
+    }
+    for label, value in rows.items():
+        if value:  # soft_wrap: a long path stays whole, never cut with an ellipsis
+            console.print(f"  [bold]{label:<14}[/] {value}", soft_wrap=True)
     console.print(note)
 
 

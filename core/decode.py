@@ -33,6 +33,7 @@ Lon = Annotated[float, Meta(ge=-180.0, le=180.0)]
 Percent = Annotated[float, Meta(ge=0.0, le=100.0)]
 AnyId = int | str
 Text = Annotated[str, Meta(min_length=1, max_length=64)]
+Payload = bytes | bytearray
 EPOCH_FLOOR_US = 946_684_800_000_000  # 2000-01-01: older clocks are unset, not history
 
 
@@ -76,6 +77,7 @@ class AlertPayload(_Common, kw_only=True):
 
 class StatusPayload(_Common, kw_only=True):
     status: str
+    device_id: AnyId | None = None
 
 
 _TELEMETRY_KEYS = frozenset(TelemetryPayload.__struct_fields__)
@@ -99,7 +101,7 @@ class Decoder:
         self.skew_us = int(settings.max_future_skew_s * 1e6)
         self.keep_bytes = settings.dead_letter_payload_bytes
 
-    def decode(self, topic_name: str, payload: bytes, received_at: int) -> Record | None:
+    def decode(self, topic_name: str, payload: Payload, received_at: int) -> Record | None:
         """The record for a message, None for vigil's own downlink traffic."""
         if len(payload) > self.max_bytes:
             raise BadMessage("oversized", f"{len(payload)} bytes > {self.max_bytes}")
@@ -125,7 +127,12 @@ class Decoder:
         _check_tenant(body.client_id, tenant)
         ts = self._event_time(body, received_at)
         key = _msg_key(topic.entity_id, body.seq, ts, payload)
-        common = {"ts": ts, "received_at": received_at, "msg_key": key, "client_id": tenant}
+        common: dict[str, Any] = {
+            "ts": ts,
+            "received_at": received_at,
+            "msg_key": key,
+            "client_id": tenant,
+        }
         if topic.kind is TopicKind.GPS:
             _check_same("guard_id", body.guard_id, topic)
             return GuardLocation(
@@ -155,7 +162,9 @@ class Decoder:
             _check_same("sensor_id", body.sensor_id, topic)
             sensor = self.fleet.sensors[topic.entity_id]
             if body.site_id is not None and str(body.site_id) != sensor.site_id:
-                raise BadMessage("spoofed_id", f"site_id {body.site_id!r} is not {sensor.site_id!r}")
+                raise BadMessage(
+                    "spoofed_id", f"site_id {body.site_id!r} is not {sensor.site_id!r}"
+                )
             if body.kind != sensor.kind:
                 raise BadMessage("invalid_field", f"kind {body.kind!r} is not {sensor.kind!r}")
             value = body.value
@@ -180,7 +189,9 @@ class Decoder:
             **common,
         )
 
-    def dead_letter(self, topic: str, payload: bytes, error: BadMessage, received_at: int) -> DeadLetter:
+    def dead_letter(
+        self, topic: str, payload: Payload, error: BadMessage, received_at: int
+    ) -> DeadLetter:
         return DeadLetter(
             received_at=received_at,
             topic=topic[:256],
@@ -189,16 +200,26 @@ class Decoder:
             payload=payload[: self.keep_bytes].decode("utf-8", errors="replace"),
         )
 
-    def _status(self, topic: Topic, payload: bytes, tenant: int, received_at: int) -> DeviceStatus:
+    def _status(
+        self, topic: Topic, payload: Payload, tenant: int, received_at: int
+    ) -> DeviceStatus:
         text = payload.strip().decode("utf-8", errors="replace")
         if text.startswith(("{", '"')):
             try:
                 raw = _ANY.decode(payload)
-                text = raw if isinstance(raw, str) else msgspec.convert(raw, StatusPayload).status
+                if isinstance(raw, str):
+                    text = raw
+                else:
+                    body = msgspec.convert(raw, StatusPayload)
+                    _check_tenant(body.client_id, tenant)
+                    _check_same("device_id", body.device_id, topic)
+                    text = body.status
             except msgspec.DecodeError as exc:
                 raise BadMessage("invalid_field", str(exc)) from None
         if text not in ("online", "offline"):
-            raise BadMessage("invalid_field", f"status must be online or offline, got {text[:40]!r}")
+            raise BadMessage(
+                "invalid_field", f"status must be online or offline, got {text[:40]!r}"
+            )
         key = _msg_key(topic.entity_id, None, received_at, payload)
         return DeviceStatus(
             device_id=topic.entity_id,
@@ -247,7 +268,7 @@ def _check_tenant(client_id: AnyId | None, tenant: int) -> None:
         raise BadMessage("spoofed_id", f"client_id {client_id!r} is not the entity's tenant")
 
 
-def _msg_key(entity_id: str, seq: int | None, ts: int, payload: bytes) -> str:
+def _msg_key(entity_id: str, seq: int | None, ts: int, payload: Payload) -> str:
     """De-duplication key: (entity, seq) when the device counts, else (entity, ts, hash)."""
     if seq is not None:
         return f"{entity_id}#{seq}"

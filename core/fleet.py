@@ -31,16 +31,17 @@ class Hours(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def contains(self, when: datetime, tz: ZoneInfo) -> bool:
         local = when.astimezone(tz)
-        if DAYS[local.weekday()] not in self.days:
-            return False
+        today = DAYS[local.weekday()] in self.days
         now = local.time()
         opens = _clock(self.open)
         if self.close == "24:00":
-            return now >= opens
+            return today and now >= opens
         closes = _clock(self.close)
         if opens <= closes:
-            return opens <= now < closes
-        return now >= opens or now < closes  # overnight shift, e.g. 20:00-06:00
+            return today and opens <= now < closes
+        # An overnight shift (e.g. 22:00-06:00) after midnight belongs to the day it started.
+        yesterday = DAYS[(local.weekday() - 1) % 7] in self.days
+        return (today and now >= opens) or (yesterday and now < closes)
 
 
 class Zone(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -149,7 +150,9 @@ def check_fleet(fleet: Fleet, source: str = "fleet") -> None:
         if sites[guard.site_id].client_id != guard.client_id:
             raise ConfigError(f"{source}: guards[{i}].client_id: site belongs to another tenant")
         if guard.device_id and fleet.devices and guard.device_id not in devices:
-            raise ConfigError(f"{source}: guards[{i}].device_id: unknown device {guard.device_id!r}")
+            raise ConfigError(
+                f"{source}: guards[{i}].device_id: unknown device {guard.device_id!r}"
+            )
     for i, sensor in enumerate(fleet.sensors):
         if sensor.site_id not in sites:
             raise ConfigError(f"{source}: sensors[{i}].site_id: unknown site {sensor.site_id!r}")

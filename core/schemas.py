@@ -14,26 +14,70 @@ _MESSAGE = [("ts", TS), ("received_at", TS), ("msg_key", _S)]
 
 SCHEMAS: dict[str, pa.Schema] = {
     "guard_locations": pa.schema(
-        [("guard_id", _S), ("client_id", _I), ("lat", _F), ("lon", _F), ("accuracy", _F),
-         ("speed", _F), ("heading", _F), ("battery", _F), ("seq", _I), *_MESSAGE]
+        [
+            ("guard_id", _S),
+            ("client_id", _I),
+            ("lat", _F),
+            ("lon", _F),
+            ("accuracy", _F),
+            ("speed", _F),
+            ("heading", _F),
+            ("battery", _F),
+            ("seq", _I),
+            *_MESSAGE,
+        ]
     ),
     "device_telemetry": pa.schema(
-        [("device_id", _S), ("client_id", _I), ("battery", _F), ("signal", _F),
-         ("temperature", _F), ("extra", _S), ("seq", _I), *_MESSAGE]
+        [
+            ("device_id", _S),
+            ("client_id", _I),
+            ("battery", _F),
+            ("signal", _F),
+            ("temperature", _F),
+            ("extra", _S),
+            ("seq", _I),
+            *_MESSAGE,
+        ]
     ),
     "sensor_readings": pa.schema(
-        [("sensor_id", _S), ("client_id", _I), ("site_id", _S), ("kind", _S), ("value", _F),
-         ("value_text", _S), ("seq", _I), *_MESSAGE]
+        [
+            ("sensor_id", _S),
+            ("client_id", _I),
+            ("site_id", _S),
+            ("kind", _S),
+            ("value", _F),
+            ("value_text", _S),
+            ("seq", _I),
+            *_MESSAGE,
+        ]
     ),
     "device_events": pa.schema(
-        [("device_id", _S), ("client_id", _I), ("type", _S), ("lat", _F), ("lon", _F),
-         ("seq", _I), *_MESSAGE]
+        [
+            ("device_id", _S),
+            ("client_id", _I),
+            ("type", _S),
+            ("lat", _F),
+            ("lon", _F),
+            ("seq", _I),
+            *_MESSAGE,
+        ]
     ),
     "device_status": pa.schema([("device_id", _S), ("client_id", _I), ("online", _B), *_MESSAGE]),
     "device_alerts": pa.schema(
-        [("alert_id", _S), ("kind", _S), ("severity", _S), ("entity_id", _S), ("client_id", _I),
-         ("site_id", _S), ("ts", TS), ("lat", _F), ("lon", _F), ("dedup_key", _S),
-         ("status", _S), ("detail", _S)]
+        [
+            ("alert_id", _S),
+            ("kind", _S),
+            ("severity", _S),
+            ("entity_id", _S),
+            ("client_id", _I),
+            ("site_id", _S),
+            ("ts", TS),
+            ("lat", _F),
+            ("lon", _F),
+            ("dedup_key", _S),
+            ("status", _S),
+            ("detail", _S),
+        ]
     ),
     "dead_letters": pa.schema(
         [("received_at", TS), ("topic", _S), ("reason", _S), ("detail", _S), ("payload", _S)]
@@ -41,7 +85,10 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 
 #: The column that de-duplicates each table's rows, and the one that picks its date partition.
-KEY_COLUMN = {name: "msg_key" for name in SCHEMAS} | {"device_alerts": "alert_id", "dead_letters": ""}
+KEY_COLUMN = {name: "msg_key" for name in SCHEMAS} | {
+    "device_alerts": "alert_id",
+    "dead_letters": "",
+}
 TIME_COLUMN = {name: "ts" for name in SCHEMAS} | {"dead_letters": "received_at"}
 
 

@@ -36,7 +36,7 @@ class Settings:
     #: ...or when its oldest message has waited this long (ms).
     batch_max_ms: float = 5.0
     #: Bulk batches in flight per ingest actor before it stops reading (back-pressure).
-    inflight_batches: int = 4
+    inflight_batches: int = 2
     #: MQTT v5 receive maximum: unacknowledged messages the broker may send one ingest client.
     receive_maximum: int = 2000
     #: Payloads larger than this are dead-lettered (bytes).
@@ -49,6 +49,8 @@ class Settings:
     roll_seconds: float = 5.0
     #: ...or when it holds this many rows.
     roll_rows: int = 200_000
+    #: Shards push live positions to the Hub at most this often (s); newer fixes coalesce.
+    position_push_s: float = 0.2
     #: Shards run their timers (offline detection) this often (s).
     tick_seconds: float = 1.0
     #: Battery (%) below which a device is low; it must recover above `battery_ok_pct`.

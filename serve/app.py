@@ -65,7 +65,7 @@ def noc_app(namespace: str, max_ongoing_requests: int = 200) -> Any:
     def builder() -> Starlette:
         return build_app(ray.get_actor("vigil-hub", namespace=namespace))
 
-    deployment = serve.deployment(
+    deployment: Any = serve.deployment(
         serve.ingress(builder)(), name="noc", max_ongoing_requests=max_ongoing_requests
     )
     return deployment.bind()

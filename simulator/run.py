@@ -66,8 +66,15 @@ class Simulator:
                 continue
             centre, radius = _patrol_area(fleet, guard)
             self.walkers.append(
-                Walker(guard, centre, radius, centre[0], centre[1], self.rng.uniform(0, 360),
-                       self.rng.uniform(60, 100))
+                Walker(
+                    guard,
+                    centre,
+                    radius,
+                    centre[0],
+                    centre[1],
+                    self.rng.uniform(0, 360),
+                    self.rng.uniform(60, 100),
+                )
             )
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="vigil-simulator")
         self.client.connect(host, port)
@@ -100,22 +107,31 @@ class Simulator:
                 guard = walker.guard
                 self._publish(
                     f"guard/{guard.id}/gps",
-                    {"lat": round(walker.lat, 6), "lon": round(walker.lon, 6),
-                     "accuracy": round(self.rng.uniform(4, 15), 1), "ts": now},
+                    {
+                        "lat": round(walker.lat, 6),
+                        "lon": round(walker.lon, 6),
+                        "accuracy": round(self.rng.uniform(4, 15), 1),
+                        "ts": now,
+                    },
                 )
                 if tick % 6 == 0 and guard.device_id:
                     walker.battery = max(0.0, walker.battery - self.rng.uniform(0, 0.5))
                     self._publish(
                         f"device/{guard.device_id}/telemetry",
-                        {"battery": round(walker.battery, 1),
-                         "signal": round(self.rng.uniform(-100, -60)), "ts": now},
+                        {
+                            "battery": round(walker.battery, 1),
+                            "signal": round(self.rng.uniform(-100, -60)),
+                            "ts": now,
+                        },
                     )
             self._sensors(now, tick)
             if self.walkers and self.rng.random() < self.interval_s / self.panic_every_s:
                 walker = self.rng.choice(self.walkers)
                 if walker.guard.device_id:
-                    self._publish(f"device/{walker.guard.device_id}/alert",
-                                  {"type": "panic", "lat": walker.lat, "lon": walker.lon, "ts": now})
+                    self._publish(
+                        f"device/{walker.guard.device_id}/alert",
+                        {"type": "panic", "lat": walker.lat, "lon": walker.lon, "ts": now},
+                    )
             tick += 1
             self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
 
@@ -123,10 +139,14 @@ class Simulator:
         for sensor in self.fleet.sensors:
             topic = f"sensor/{sensor.id}/reading"
             if sensor.kind == "temperature" and tick % 6 == 0:
-                self._publish(topic, {"kind": "temperature", "value": round(self.rng.gauss(24, 1), 2),
-                                      "ts": now})
+                self._publish(
+                    topic,
+                    {"kind": "temperature", "value": round(self.rng.gauss(24, 1), 2), "ts": now},
+                )
             elif sensor.kind in ("door", "motion") and self.rng.random() < 0.05:
-                self._publish(topic, {"kind": sensor.kind, "value": self.rng.random() < 0.5, "ts": now})
+                self._publish(
+                    topic, {"kind": sensor.kind, "value": self.rng.random() < 0.5, "ts": now}
+                )
 
     def _step(self, walker: Walker) -> None:
         """A few metres on; now and then a stray well outside the zone and back."""
@@ -142,8 +162,10 @@ class Simulator:
         walker.heading = (walker.heading + self.rng.gauss(0, 25)) % 360
         step = self.rng.uniform(1, 6)
         dlat = step * math.cos(math.radians(walker.heading)) / METRES_PER_DEGREE
-        dlon = step * math.sin(math.radians(walker.heading)) / (
-            METRES_PER_DEGREE * math.cos(math.radians(walker.lat))
+        dlon = (
+            step
+            * math.sin(math.radians(walker.heading))
+            / (METRES_PER_DEGREE * math.cos(math.radians(walker.lat)))
         )
         lat, lon = walker.lat + dlat, walker.lon + dlon
         north = (lat - walker.centre[0]) * METRES_PER_DEGREE

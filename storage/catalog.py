@@ -1,8 +1,8 @@
 """DuckDB over the lake: one view per table, for the API's history and for notebooks.
 
-    from storage.catalog import connect
-    con = connect("data")
-    con.execute("select count(*) from guard_locations").fetchone()
+from storage.catalog import connect
+con = connect("data")
+con.execute("select count(*) from guard_locations").fetchone()
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ _DUCK_TYPES = {
 }
 
 
-def connect(root: str | Path, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    root: str | Path, con: duckdb.DuckDBPyConnection | None = None
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with a view per lake table (empty where nothing is written yet)."""
     root = Path(root)
     con = con or duckdb.connect()
@@ -35,9 +37,7 @@ def connect(root: str | Path, con: duckdb.DuckDBPyConnection | None = None) -> d
                 "union_by_name = true)"
             )
         else:
-            columns = ", ".join(
-                f"NULL::{_DUCK_TYPES[str(f.type)]} AS {f.name}" for f in schema
-            )
+            columns = ", ".join(f"NULL::{_DUCK_TYPES[str(f.type)]} AS {f.name}" for f in schema)
             source = f"(SELECT {columns}, NULL::DATE AS date WHERE false)"
         con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {source}")
     return con

@@ -26,7 +26,7 @@ def dedup(table: str, data: pa.Table) -> pa.Table:
         return data
     indices = pa.table({"k": data[key], "i": pa.array(range(data.num_rows))})
     first = indices.group_by("k", use_threads=False).aggregate([("i", "min")])["i_min"]
-    return data.take(pc.sort_indices(first))
+    return data.take(first.take(pc.sort_indices(first)))
 
 
 def partitions(table: str, data: pa.Table) -> Iterable[tuple[str, pa.Table]]:

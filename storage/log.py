@@ -8,8 +8,8 @@ was never synced, so never acknowledged: reading stops at the first bad frame.
 from __future__ import annotations
 
 import os
-import time
 import struct
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path

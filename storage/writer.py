@@ -29,7 +29,7 @@ from storage.log import (
 log = logging.getLogger("vigil.writer")
 
 
-@ray.remote(concurrency_groups={"critical": 1, "bulk": 1, "roll": 1})
+@ray.remote(concurrency_groups={"critical": 1, "bulk": 1, "roll": 1})  # type: ignore[call-overload]
 class StorageWriter:
     def __init__(self, settings: Settings, name: str = "writer") -> None:
         self.root = Path(settings.data_dir)
@@ -80,7 +80,9 @@ class StorageWriter:
         while True:
             time.sleep(min(0.1, self.roll_seconds / 4))
             age = time.monotonic() - self._opened
-            if self._segment.rows and (age >= self.roll_seconds or self._segment.rows >= self.roll_rows):
+            if self._segment.rows and (
+                age >= self.roll_seconds or self._segment.rows >= self.roll_rows
+            ):
                 try:
                     self._rotate_and_roll()
                 except Exception:  # a failed roll leaves the segment to retry; appends go on
@@ -99,7 +101,9 @@ class StorageWriter:
         return self._roll(closed.path)
 
     def _roll(self, path: Path) -> int:
-        rows = write_segment(self.root, f"part-{self.name}-{segment_number(path)}", read_frames(path))
+        rows = write_segment(
+            self.root, f"part-{self.name}-{segment_number(path)}", read_frames(path)
+        )
         path.unlink()
         self.stats["rolled_rows"] += rows
         self.stats["segments"] += 1

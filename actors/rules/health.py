@@ -35,7 +35,11 @@ class Who:
 
 def _alert(kind: AlertKind, who: Who, ts: int, detail: str) -> Alert:
     return make_alert(
-        kind, entity_id=who.device_id, client_id=who.client_id, site_id=who.site_id, ts=ts,
+        kind,
+        entity_id=who.device_id,
+        client_id=who.client_id,
+        site_id=who.site_id,
+        ts=ts,
         detail=detail,
     )
 
@@ -101,5 +105,7 @@ def on_tick(
         # Stamped at the deadline, not at `now`: a tick repeated after a restart
         # raises the same alert id.
         detail = f"silent for {params.offline_after_s:.0f} s"
-        return replace(state, online=False), [_alert(AlertKind.DEVICE_OFFLINE, who, deadline, detail)]
+        return replace(state, online=False), [
+            _alert(AlertKind.DEVICE_OFFLINE, who, deadline, detail)
+        ]
     return state, []

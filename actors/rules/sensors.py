@@ -49,7 +49,9 @@ def update(
     if reading.ts < state.last_ts:  # an older reading (parallel ingest) does not move the edge
         return state, []
     kind = condition(reading, sensor, site)
-    new = SensorState(active=reading.active, last_ts=reading.ts)
+    # The edge is the condition, not the raw reading: a door open in hours that is
+    # still open after closing raises when next reported.
+    new = SensorState(active=kind is not None, last_ts=reading.ts)
     if kind is None or state.active:
         return new, []
     alert = make_alert(

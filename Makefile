@@ -1,0 +1,47 @@
+# vigil: `make up` runs it on this machine, `make test` runs every check.
+# Both set up what they need: the virtualenv, the Python packages, Debian packages.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SIMULATE ?= 200
+
+.PHONY: up test lint typecheck pytest bench system-deps clean
+
+up: $(VENV)/.installed system-deps
+	$(BIN)/vigil up --simulate $(SIMULATE)
+
+test: $(VENV)/.installed system-deps lint typecheck pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed system-deps
+	$(BIN)/pytest -q
+
+bench: $(VENV)/.installed system-deps
+	$(BIN)/python bench/ingest.py
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Mosquitto (broker and its command-line clients) from Debian when missing.
+system-deps:
+	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || NEED="$$NEED mosquitto"; \
+	command -v mosquitto_pub >/dev/null 2>&1 || NEED="$$NEED mosquitto-clients"; \
+	if [ -n "$$NEED" ]; then \
+		echo "installing Debian packages:$$NEED"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$NEED; \
+	fi
+
+clean:
+	rm -rf $(VENV) data .mypy_cache .ruff_cache

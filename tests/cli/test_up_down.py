@@ -1,0 +1,107 @@
+"""`vigil up --detach --simulate 50` then `vigil down`, from a clean copy of the repository,
+as a new user would run them (the README's commands, with free ports)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from cli.broker import free_port, port_free
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+
+def clean_checkout(target: Path) -> Path:
+    """The files git knows (committed or not yet), nothing else: no data, no caches."""
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_up_detach_serves_the_simulated_fleet_and_down_stops_everything(tmp_path: Path) -> None:
+    checkout = clean_checkout(tmp_path / "vigil")
+    mqtt, http, dash = free_port(), free_port(), free_port()
+    env = {**os.environ, "PYTHONPATH": str(checkout)}  # the checkout's code, not this tree's
+    vigil = [sys.executable, "-m", "cli.main"]
+
+    up = subprocess.run(
+        [
+            *vigil,
+            "up",
+            "--detach",
+            "--simulate",
+            "50",
+            "--mqtt-port",
+            str(mqtt),
+            "--http-port",
+            str(http),
+            "--ray-dashboard-port",
+            str(dash),
+        ],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"http://127.0.0.1:{http}/" in up.stdout
+        assert str(checkout / "data") in up.stdout.replace("\n", "")
+
+        page = urllib.request.urlopen(f"http://127.0.0.1:{http}/", timeout=5).read().decode()
+        assert "vigil NOC" in page
+        live = wait_for(
+            lambda: (
+                (s := get_json(f"http://127.0.0.1:{http}/api/live"))
+                and len([g for g in s["guards"] if g["guard_id"].startswith("sim-")]) == 50
+                and s
+            ),
+            60,
+            "50 simulated guards on the live view",
+        )
+        assert {g["client_id"] for g in live["guards"]} == {1, 2}
+        wait_for(
+            lambda: any((checkout / "data" / "guard_locations").glob("date=*/*.parquet")),
+            30,
+            "the lake in ./data",
+        )
+    finally:
+        down = subprocess.run(
+            [*vigil, "down"], cwd=checkout, env=env, capture_output=True, text=True, timeout=120
+        )
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "stopped vigil" in down.stdout
+    wait_for(lambda: port_free(http) and port_free(mqtt), 30, "ports released")
+    assert not (checkout / "data" / "vigil.pid").exists()
+    again = subprocess.run(
+        [*vigil, "down"], cwd=checkout, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert "no vigil running" in again.stdout

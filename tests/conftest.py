@@ -1,0 +1,129 @@
+"""Session-wide real parts: one Mosquitto, one local Ray cluster, one running vigil.
+
+Tests share them; each test uses its own entities (or filters by them) so they
+do not see each other's traffic.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+
+def wait_for(
+    probe: Callable[[], T], timeout: float, message: str = "condition", interval: float = 0.05
+) -> T:
+    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message}: not true after {timeout} s (last: {value!r})")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from cli.broker import Mosquitto, free_port
+
+    mosquitto = Mosquitto(tmp_path_factory.mktemp("mosquitto"), free_port(), persistence=False)
+    yield mosquitto.start()
+    mosquitto.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    import ray
+
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        namespace="vigil-test",
+        log_to_driver=False,
+        logging_level="ERROR",
+    )
+    yield
+    ray.shutdown()
+
+
+@dataclass
+class Vigil:
+    """A running vigil (actors only; Serve is exercised by the `vigil up` test)."""
+
+    runtime: Any
+    settings: Any
+    broker: Any
+
+    @property
+    def data(self) -> Path:
+        return Path(self.settings.data_dir)
+
+    def publish(self, topic: str, payload: str | bytes, qos: int = 1) -> None:
+        """Publish one message with the mosquitto_pub command-line client."""
+        args = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker.port), "-q", str(qos)]
+        args += ["-t", topic]
+        args += ["-s"] if isinstance(payload, bytes) else ["-m", payload]
+        data = payload if isinstance(payload, bytes) else None
+        subprocess.run(args, input=data, check=True, timeout=10)
+
+    def count(self, table: str, where: str = "true", params: list[Any] | None = None) -> int:
+        from storage.catalog import count
+
+        return count(self.data, table, where, params)
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        from storage.catalog import connect
+
+        con = connect(self.data)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+    def hub_alerts(self, entity_id: str) -> list[dict[str, Any]]:
+        import ray
+
+        snapshot = ray.get(self.runtime.hub.snapshot.remote(None, 0))
+        return [a for a in snapshot["alerts"] if a["entity_id"] == entity_id]
+
+
+@pytest.fixture(scope="session")
+def vigil(
+    broker: Any, ray_cluster: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Vigil]:
+    from actors import runtime
+    from core.fleet import load_fleet
+    from core.settings import Settings
+    from tests.fleet import integration_fleet
+
+    settings = Settings(
+        broker_url=broker.url,
+        data_dir=tmp_path_factory.mktemp("lake"),
+        roll_seconds=0.3,
+    )
+    running = runtime.start(settings, integration_fleet(load_fleet(settings.fleet_path)))
+    running.ready(timeout=120)
+    wait_for(
+        lambda: all(s["connects"] for s in _stats(running.ingest)),
+        30,
+        "every ingest actor connected to the broker",
+    )
+    yield Vigil(running, settings, broker)
+    running.stop()
+
+
+def _stats(actors: list[Any]) -> list[dict[str, Any]]:
+    import ray
+
+    return list(ray.get([a.get_stats.remote() for a in actors]))

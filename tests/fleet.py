@@ -1,0 +1,26 @@
+"""The fleet the integration tests run against: the sample fleet plus load-test entities."""
+
+from __future__ import annotations
+
+import msgspec
+
+from core.fleet import Device, Fleet, Sensor
+from simulator.fleet import simulated_fleet
+
+LOAD_GUARDS = 40
+
+
+def integration_fleet(base: Fleet) -> Fleet:
+    """Sample fleet + sim-guard-0001..0040 (with sim-dev-*) + one spare device and sensors."""
+    fleet = simulated_fleet(base, LOAD_GUARDS)
+    extra_sensors = [
+        Sensor(id=f"load-smoke-{n}", site_id="site-mg-road", kind="smoke") for n in range(4)
+    ]
+    return msgspec.structs.replace(
+        fleet,
+        devices=[
+            *fleet.devices,
+            Device(id="button-spare", client_id=1, device_class="panic_button"),
+        ],
+        sensors=[*fleet.sensors, *extra_sensors],
+    )

@@ -1,0 +1,26 @@
+"""A QoS 1 publisher for tests that need more than a few messages (paho, acks awaited)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import paho.mqtt.client as mqtt
+
+
+def publish_all(port: int, messages: Iterable[tuple[str, str | bytes]], qos: int = 1) -> int:
+    """Publish every (topic, payload) and return once the broker has acknowledged all."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        sent = [client.publish(topic, payload, qos=qos) for topic, payload in messages]
+        for info in sent:
+            info.wait_for_publish(timeout=60)
+            if not info.is_published():
+                raise AssertionError(f"message {info.mid} not acknowledged by the broker")
+        return len(sent)
+    finally:
+        client.disconnect()
+        client.loop_stop()
