@@ -90,6 +90,11 @@ KEY_COLUMN = {name: "msg_key" for name in SCHEMAS} | {
     "dead_letters": "",
 }
 TIME_COLUMN = {name: "ts" for name in SCHEMAS} | {"dead_letters": "received_at"}
+#: Compacted files are sorted by these, so one entity's history sits in few row groups.
+SORT_COLUMNS = {name: [schema.names[0], TIME_COLUMN[name]] for name, schema in SCHEMAS.items()} | {
+    "device_alerts": ["site_id", "ts"],
+    "dead_letters": ["received_at"],
+}
 
 
 def to_batch(table: str, records: Sequence[Any]) -> pa.RecordBatch:

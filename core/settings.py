@@ -49,6 +49,18 @@ class Settings:
     roll_seconds: float = 5.0
     #: ...or when it holds this many rows.
     roll_rows: int = 200_000
+    #: Where the Parquet files go: a pyarrow.fs URI (s3://bucket/lake); empty: `data_dir`.
+    lake_uri: str = ""
+    #: Compaction merges a partition's small files once this many have gathered...
+    compact_min_files: int = 8
+    #: ...or once the oldest of them is this old (s).
+    compact_after_s: float = 60.0
+    #: Files this large (MiB) are sealed and never merged again.
+    compact_seal_mb: int = 128
+    #: The writer checks for compaction and retention this often (s).
+    maintenance_s: float = 5.0
+    #: Days of data kept per table (partitions older are deleted); absent or 0: forever.
+    retention_days: dict[str, int] = field(default_factory=lambda: {"dead_letters": 90})
     #: Shards push live positions to the Hub at most this often (s); newer fixes coalesce.
     position_push_s: float = 0.2
     #: Shards run their timers (offline detection) this often (s).
@@ -75,6 +87,11 @@ class Settings:
         if url.scheme not in ("mqtt", "tcp") or not url.hostname:
             raise ConfigError(f"broker_url: expected mqtt://host:port, got {self.broker_url!r}")
         return url.hostname, url.port or 1883
+
+    @property
+    def lake(self) -> str:
+        """The lake root as a URI or local path."""
+        return self.lake_uri or str(self.data_dir)
 
     def offline_timeout(self, device_class: str) -> float:
         return self.offline_after_s.get(device_class, self.offline_after_s["tracker"])

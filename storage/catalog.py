@@ -1,18 +1,28 @@
-"""DuckDB over the lake: one view per table, for the API's history and for notebooks.
+"""DuckDB over the lake: one view per table, Parquet files and the log's unrolled tail.
 
-from storage.catalog import connect
-con = connect("data")
-con.execute("select count(*) from guard_locations").fetchone()
+    from storage.catalog import connect
+    con = connect("data")
+    con.execute("SELECT count(*) FROM guard_locations").fetchone()
+
+A view is a snapshot: the log tail is read first, then the Parquet files are listed,
+leaving out files from segments already read from the log and files a compaction
+has superseded, so a row is counted once however rolls and compactions interleave.
+`Catalog.query` takes a fresh snapshot per query and retries when a compaction
+deleted a file between listing and reading.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from core.schemas import SCHEMAS
-from storage.lake import dataset_glob
+from core.schemas import SCHEMAS, TIME_COLUMN
+from storage.lake import Lake, dedup
+from storage.log import read_frames, segment_number, segment_paths
 
 _DUCK_TYPES = {
     "string": "VARCHAR",
@@ -23,31 +33,89 @@ _DUCK_TYPES = {
 }
 
 
-def connect(
-    root: str | Path, con: duckdb.DuckDBPyConnection | None = None
-) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with a view per lake table (empty where nothing is written yet)."""
-    root = Path(root)
-    con = con or duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for table, schema in SCHEMAS.items():
-        if any((root / table).glob("date=*/*.parquet")):
-            source = (
-                f"read_parquet('{dataset_glob(root, table)}', hive_partitioning = true, "
-                "union_by_name = true)"
+def read_tail(data_dir: Path) -> tuple[dict[str, pa.Table], set[tuple[str, int]]]:
+    """Rows still in the writers' logs, per table, and the (writer, segment) pairs read."""
+    batches: dict[str, list[pa.RecordBatch]] = {}
+    seen: set[tuple[str, int]] = set()
+    for log_dir in sorted((data_dir / "_log").glob("*")):
+        for path in segment_paths(log_dir):
+            try:
+                frames = list(read_frames(path))
+            except FileNotFoundError:  # rolled meanwhile: its Parquet file is listed later
+                continue
+            seen.add((log_dir.name, segment_number(path)))
+            for table, batch in frames:
+                batches.setdefault(table, []).append(batch)
+    tail = {
+        table: dedup(table, pa.Table.from_batches(parts, schema=SCHEMAS[table]))
+        for table, parts in batches.items()
+    }
+    return tail, seen
+
+
+class Catalog:
+    """A DuckDB connection whose views cover the lake and the log tail."""
+
+    def __init__(self, data_dir: str | Path, lake_uri: str = "") -> None:
+        self.data_dir = Path(data_dir)
+        self.lake = Lake(lake_uri or str(self.data_dir.resolve()))
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+
+    def refresh(self) -> None:
+        tail, seen = read_tail(self.data_dir)
+        for table, schema in SCHEMAS.items():
+            files = [self.lake.reader_path(f) for f in self.lake.live_files(table, seen)]
+            parts = []
+            if files:
+                listed = ", ".join(f"'{f}'" for f in files)
+                parts.append(
+                    f"SELECT * FROM read_parquet([{listed}], hive_partitioning = true, "
+                    "union_by_name = true)"
+                )
+            if table in tail and tail[table].num_rows:
+                data = tail[table]
+                dates = pc.cast(data[TIME_COLUMN[table]], pa.date32())
+                self.con.register(f"_tail_{table}", data.append_column("date", dates))
+                parts.append(f"SELECT * FROM _tail_{table}")
+            if not parts:
+                columns = ", ".join(f"NULL::{_DUCK_TYPES[str(f.type)]} AS {f.name}" for f in schema)
+                parts.append(f"SELECT {columns}, NULL::DATE AS date WHERE false")
+            self.con.execute(
+                f"CREATE OR REPLACE VIEW {table} AS " + " UNION ALL BY NAME ".join(parts)
             )
-        else:
-            columns = ", ".join(f"NULL::{_DUCK_TYPES[str(f.type)]} AS {f.name}" for f in schema)
-            source = f"(SELECT {columns}, NULL::DATE AS date WHERE false)"
-        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {source}")
-    return con
+
+    def query(
+        self, sql: str, params: list[Any] | None = None, attempts: int = 3
+    ) -> list[tuple[Any, ...]]:
+        """Run `sql` on a fresh snapshot; a file compacted away meanwhile means one more try."""
+        for attempt in range(attempts):
+            self.refresh()
+            try:
+                return self.con.execute(sql, params or []).fetchall()
+            except duckdb.IOException:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.con.close()
 
 
-def count(root: str | Path, table: str, where: str = "true", params: list | None = None) -> int:
+def connect(data_dir: str | Path, lake_uri: str = "") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with a view per lake table (the notebooks' one-line helper)."""
+    catalog = Catalog(data_dir, lake_uri)
+    catalog.refresh()
+    return catalog.con
+
+
+def count(
+    data_dir: str | Path, table: str, where: str = "true", params: list[Any] | None = None
+) -> int:
     """Rows of `table` matching `where` (a convenience for tests and the CLI)."""
-    con = connect(root)
+    catalog = Catalog(data_dir)
     try:
-        row = con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params or []).fetchone()
-        return int(row[0]) if row else 0
+        rows = catalog.query(f"SELECT count(*) FROM {table} WHERE {where}", params)
+        return int(rows[0][0])
     finally:
-        con.close()
+        catalog.close()

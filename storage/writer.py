@@ -1,22 +1,29 @@
-"""StorageWriter: the Ray actor that makes batches durable and rolls them into Parquet.
+"""StorageWriter: the Ray actor that makes batches durable and keeps the lake in shape.
 
 `append` returns only once the batches are synced to the log, so ingest may then
-acknowledge the messages to the broker. A background thread rolls closed segments
-into Parquet; on start, segments left by a previous incarnation are rolled first.
+acknowledge the messages to the broker. Background threads roll closed segments
+into Parquet and run maintenance (compaction, retention). On start, segments left
+by a previous incarnation are rolled first: nothing acknowledged is lost, and
+nothing is written twice (file names follow segment numbers).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import ray
 
+from core.schemas import SCHEMAS
 from core.settings import Settings
-from storage.lake import write_segment
+from storage.compaction import CompactionPolicy, compact, plan
+from storage.lake import Lake
+from storage.retention import apply_retention
 from storage.log import (
     Segment,
     next_number,
@@ -27,44 +34,69 @@ from storage.log import (
 )
 
 log = logging.getLogger("vigil.writer")
+Frames = list[tuple[str, pa.RecordBatch]]
 
 
-@ray.remote(concurrency_groups={"critical": 1, "bulk": 1, "roll": 1})  # type: ignore[call-overload]
+@ray.remote(concurrency_groups={"critical": 1, "bulk": 1})  # type: ignore[call-overload]
 class StorageWriter:
     def __init__(self, settings: Settings, name: str = "writer") -> None:
-        self.root = Path(settings.data_dir)
         self.name = name
-        self.log_dir = self.root / "_log" / name
+        self.lake = Lake(settings.lake)
+        self.log_dir = Path(settings.data_dir) / "_log" / name
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.roll_seconds = settings.roll_seconds
-        self.roll_rows = settings.roll_rows
-        self._lock = threading.Lock()
-        self.stats = {"appends": 0, "rows": 0, "bytes": 0, "rolled_rows": 0, "segments": 0}
+        self.settings = settings
+        self.policy = CompactionPolicy(
+            settings.compact_min_files, settings.compact_after_s, settings.compact_seal_mb << 20
+        )
+        self._lock = threading.Lock()  # guards the open segment
+        self._roll_lock = threading.Lock()  # one roll or compaction at a time
+        self.stats = {
+            "appends": 0,
+            "rows": 0,
+            "bytes": 0,
+            "rolled_rows": 0,
+            "segments": 0,
+            "compactions": 0,
+            "compacted_rows": 0,
+            "dropped_partitions": 0,
+            "maintenance_failures": 0,
+        }
         leftovers = segment_paths(self.log_dir)
         for path in leftovers:
             self._roll(path)
         last = segment_number(leftovers[-1]) if leftovers else 0
         self._segment = Segment(segment_path(self.log_dir, next_number(last)))
         self._opened = time.monotonic()
-        threading.Thread(target=self._roll_loop, name="roll", daemon=True).start()
+        for target, name_ in ((self._roll_loop, "roll"), (self._maintenance_loop, "maintenance")):
+            threading.Thread(target=target, name=name_, daemon=True).start()
 
-    def append(self, frames: list[tuple[str, pa.RecordBatch]]) -> int:
+    def append(self, frames: Frames) -> int:
         return self._append(frames)
 
     @ray.method(concurrency_group="critical")
-    def append_critical(self, frames: list[tuple[str, pa.RecordBatch]]) -> int:
+    def append_critical(self, frames: Frames) -> int:
         return self._append(frames)
 
     @ray.method(concurrency_group="critical")
     def flush(self) -> int:
-        """Roll the open segment now (tests and `vigil down`); returns rows rolled."""
+        """Roll the open segment now (tests, `vigil down`); returns rows rolled."""
         return self._rotate_and_roll()
+
+    @ray.method(concurrency_group="critical")
+    def maintain(self) -> dict[str, int]:
+        """Run compaction and retention now; returns the stats."""
+        self._maintain()
+        return dict(self.stats)
 
     @ray.method(concurrency_group="critical")
     def get_stats(self) -> dict[str, int]:
         return dict(self.stats)
 
-    def _append(self, frames: list[tuple[str, pa.RecordBatch]]) -> int:
+    @ray.method(concurrency_group="critical")
+    def pid(self) -> int:
+        return os.getpid()
+
+    def _append(self, frames: Frames) -> int:
         frames = [(table, batch) for table, batch in frames if batch.num_rows]
         if not frames:
             return 0
@@ -78,14 +110,13 @@ class StorageWriter:
 
     def _roll_loop(self) -> None:
         while True:
-            time.sleep(min(0.1, self.roll_seconds / 4))
+            time.sleep(min(0.1, self.settings.roll_seconds / 4))
             age = time.monotonic() - self._opened
-            if self._segment.rows and (
-                age >= self.roll_seconds or self._segment.rows >= self.roll_rows
-            ):
+            rows = self._segment.rows
+            if rows and (age >= self.settings.roll_seconds or rows >= self.settings.roll_rows):
                 try:
                     self._rotate_and_roll()
-                except Exception:  # a failed roll leaves the segment to retry; appends go on
+                except Exception:  # the segment stays in the log and is rolled again later
                     log.exception("rolling the log into Parquet failed")
 
     def _rotate_and_roll(self) -> int:
@@ -94,17 +125,44 @@ class StorageWriter:
             if not closed.rows:
                 return 0
             closed.close()
-            self._segment = Segment(
-                segment_path(self.log_dir, next_number(segment_number(closed.path)))
-            )
+            number = next_number(segment_number(closed.path))
+            self._segment = Segment(segment_path(self.log_dir, number))
             self._opened = time.monotonic()
         return self._roll(closed.path)
 
     def _roll(self, path: Path) -> int:
-        rows = write_segment(
-            self.root, f"part-{self.name}-{segment_number(path)}", read_frames(path)
-        )
-        path.unlink()
+        with self._roll_lock:
+            rows = self.lake.write_segment(self.name, segment_number(path), read_frames(path))
+            path.unlink()
         self.stats["rolled_rows"] += rows
         self.stats["segments"] += 1
         return rows
+
+    def _maintenance_loop(self) -> None:
+        while True:
+            time.sleep(self.settings.maintenance_s)
+            try:
+                self._maintain()
+            except Exception:  # appends and rolls go on; the next round tries again
+                self.stats["maintenance_failures"] += 1
+                log.exception("lake maintenance failed")
+
+    def _maintain(self) -> None:
+        for table in SCHEMAS:
+            with self._roll_lock:
+                self._compact(table)
+            self._expire(table)
+
+    def _compact(self, table: str) -> None:
+        pending = [segment_number(p) for p in segment_paths(self.log_dir)]
+        below = min(pending) if pending else next_number(0)
+        mine = [f for f in self.lake.files(table) if f.writer == self.name]
+        for group in plan(mine, below, time.time(), self.policy):
+            self.stats["compacted_rows"] += compact(self.lake, group)
+            self.stats["compactions"] += 1
+
+    def _expire(self, table: str) -> None:
+        days = self.settings.retention_days.get(table, 0)
+        for day in apply_retention(self.lake, table, days, datetime.now(UTC).date()):
+            self.stats["dropped_partitions"] += 1
+            log.info("retention: dropped %s/date=%s (older than %d days)", table, day, days)

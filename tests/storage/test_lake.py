@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from core.alerts import AlertKind, make_alert
 from core.records import DeadLetter, GuardLocation
 from core.schemas import to_batch
-from storage.lake import dataset_glob, write_segment
+from storage.lake import Lake, dataset_glob
 
 NOV_1 = 1_761_955_200_000_000  # 2025-11-01T00:00:00Z
 HOUR = 3_600_000_000
@@ -28,6 +28,12 @@ def fix(ts: int, key: str, lat: float = 12.9716) -> GuardLocation:
         lat=lat,
         lon=77.5946,
     )
+
+
+def write_segment(root: Path, name: str, frames: list[tuple[str, pa.RecordBatch]]) -> int:
+    """Roll `frames` as log segment `name` (part-<writer>-<segment>) into the lake at root."""
+    _, writer, segment = name.split("-")
+    return Lake(str(root)).write_segment(writer, int(segment), frames)
 
 
 def locations(*records: GuardLocation) -> tuple[str, pa.RecordBatch]:
