@@ -110,7 +110,10 @@ def vigil(
     settings = Settings(
         broker_url=broker.url,
         data_dir=tmp_path_factory.mktemp("lake"),
-        roll_seconds=0.3,
+        # Longer than the 1 s visibility deadline: fresh rows must come from the log tail.
+        roll_seconds=2.0,
+        compact_after_s=2.0,
+        maintenance_s=1.0,
     )
     running = runtime.start(settings, integration_fleet(load_fleet(settings.fleet_path)))
     running.ready(timeout=120)

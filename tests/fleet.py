@@ -7,11 +7,11 @@ import msgspec
 from core.fleet import Device, Fleet, Sensor
 from simulator.fleet import simulated_fleet
 
-LOAD_GUARDS = 40
+LOAD_GUARDS = 60
 
 
 def integration_fleet(base: Fleet) -> Fleet:
-    """Sample fleet + sim-guard-0001..0040 (with sim-dev-*) + one spare device and sensors."""
+    """Sample fleet + sim-guard-0001..0060 (with sim-dev-*) + one spare device and sensors."""
     fleet = simulated_fleet(base, LOAD_GUARDS)
     extra_sensors = [
         Sensor(id=f"load-smoke-{n}", site_id="site-mg-road", kind="smoke") for n in range(4)
