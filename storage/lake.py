@@ -19,7 +19,10 @@ import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from datetime import date as Date
+from datetime import timedelta
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
@@ -27,6 +30,8 @@ import pyarrow.parquet as pq
 
 from core.schemas import KEY_COLUMN, SCHEMAS, SORT_COLUMNS, TIME_COLUMN
 
+DAY_US = 86_400_000_000
+EPOCH = Date(1970, 1, 1)
 _NAME = re.compile(r"(?P<kind>part|compact)-(?P<writer>[A-Za-z0-9_]+)-(?P<lo>\d+)(?:-(?P<hi>\d+))?")
 
 
@@ -53,19 +58,23 @@ class LakeFile:
 
 def dedup(table: str, data: pa.Table) -> pa.Table:
     """Keep the first row of each key (redeliveries and device retries repeat keys)."""
-    key = KEY_COLUMN[table]
+    key = KEY_COLUMN.get(table)
     if not key or data.num_rows == 0:
         return data
-    indices = pa.table({"k": data[key], "i": pa.array(range(data.num_rows))})
+    if len(pc.unique(data[key])) == data.num_rows:  # the usual case: no repeats
+        return data
+    indices = pa.table({"k": data[key], "i": np.arange(data.num_rows)})
     first = indices.group_by("k", use_threads=False).aggregate([("i", "min")])["i_min"]
     return data.take(first.take(pc.sort_indices(first)))
 
 
 def partitions(table: str, data: pa.Table) -> Iterable[tuple[str, pa.Table]]:
     """Split rows by the UTC date of the table's time column."""
-    dates = pc.strftime(data[TIME_COLUMN[table]], format="%Y-%m-%d", locale="C")
-    for date in pc.unique(dates).to_pylist():
-        yield date, data.filter(pc.equal(dates, date))
+    micros = data[TIME_COLUMN[table]].cast(pa.int64())
+    days = pc.divide(micros, DAY_US)  # integer division: whole days since the epoch
+    for day in pc.unique(days).to_pylist():
+        date = (EPOCH + timedelta(days=day)).isoformat()
+        yield date, data.filter(pc.equal(days, day))
 
 
 class Lake:

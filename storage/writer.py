@@ -23,7 +23,6 @@ from core.schemas import SCHEMAS
 from core.settings import Settings
 from storage.compaction import CompactionPolicy, compact, plan
 from storage.lake import Lake
-from storage.retention import apply_retention
 from storage.log import (
     Segment,
     next_number,
@@ -32,6 +31,7 @@ from storage.log import (
     segment_path,
     segment_paths,
 )
+from storage.retention import apply_retention
 
 log = logging.getLogger("vigil.writer")
 Frames = list[tuple[str, pa.RecordBatch]]
