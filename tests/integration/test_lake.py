@@ -33,7 +33,8 @@ def gps_stream(guards: list[str], total: int, offset: int = 0) -> list[tuple[str
 def counts(vigil: Vigil, guards: list[str]) -> tuple[int, int]:
     listed = ",".join(f"'{g}'" for g in guards)
     ((rows, keys),) = vigil.rows(
-        f"SELECT count(*), count(DISTINCT msg_key) FROM guard_locations WHERE guard_id IN ({listed})"
+        "SELECT count(*), count(DISTINCT msg_key) FROM guard_locations "
+        f"WHERE guard_id IN ({listed})"
     )
     return rows, keys
 
