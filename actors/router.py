@@ -1,51 +1,304 @@
-"""AlertRouter: every alert a rule raises passes here on its way to the lake and the NOC.
+"""AlertRouter: every alert a rule raises passes here; operators act on alerts here.
 
-An alert is written durably to `device_alerts` before `raise_alerts` returns, then
-published to the Hub. Alert ids are derived from what triggered them, so the same
-message applied twice (a redelivery, a retried call) raises nothing new.
+`raise_alerts` (the shards' critical path) decides what each alert is (new, joining
+an incident, or a repeat that only counts), makes the alerts and their events
+durable (`device_alerts`, `alert_events`) before returning, then publishes them to
+the Hub and hands tier 1 to the Notifier without waiting for it. A background
+thread escalates unacknowledged critical alerts along the tenant's chain.
+
+Operators' steps (acknowledge, resolve, assign) are events too. Acknowledging a
+device's own alarm sends it an `alarm_ack` command; its reply is recorded on the
+alert. On start the router folds the alert events read back from the lake, so its
+state survives a restart.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import hashlib
+import logging
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import ray
 
-from core.alerts import Alert
+from actors import alertlog
+from actors.alertbook import AlertBook
+from actors.downlink import CommandReply, Downlink
+from actors.notify.message import Dispatch
+from actors.rules import escalation, lifecycle
+from actors.rules.lifecycle import AlertState
+from core.alerts import Alert, AlertEvent, EventType, LifecycleError, alarm_device, make_event
+from core.fleet import Fleet, FleetIndex
 from core.schemas import to_batch
+from core.settings import Settings
 
-REMEMBERED = 100_000  # alert ids kept for de-duplication
+log = logging.getLogger("vigil.router")
 
 
-@ray.remote
+@ray.remote(concurrency_groups={"alerts": 1, "api": 1})  # type: ignore[call-overload]
 class AlertRouter:
-    def __init__(self, writer: Any, hub: Any) -> None:
+    def __init__(
+        self, writer: Any, hub: Any, notifier: Any, settings: Settings, fleet: Fleet
+    ) -> None:
         self.writer = writer
         self.hub = hub
-        self.recent: OrderedDict[str, Alert] = OrderedDict()
-        self.counts = {"raised": 0, "duplicates": 0}
+        self.notifier = notifier
+        self.settings = settings
+        self.index = FleetIndex(fleet)
+        self.dedup_us = int(settings.dedup_window_s * 1e6)
+        self.incident_us = int(settings.incident_window_s * 1e6)
+        self.counts: Counter[str] = Counter()
+        self.book = AlertBook()
+        self._lock = threading.RLock()  # lanes, the escalation thread and paho's share the book
+        self._last_us = 0
+        self._rebuild()
+        self.downlink = Downlink(settings, self._on_reply, client_id="vigil-router")
+        threading.Thread(target=self._escalation_loop, name="escalation", daemon=True).start()
 
+    # -- from the shards -----------------------------------------------------------------
+
+    @ray.method(concurrency_group="alerts")
     def raise_alerts(self, alerts: list[Alert]) -> int:
-        fresh = list({a.alert_id: a for a in alerts if a.alert_id not in self.recent}.values())
-        self.counts["duplicates"] += len(alerts) - len(fresh)
-        if not fresh:
-            return 0
-        batch = to_batch("device_alerts", fresh)
-        ray.get(self.writer.append_critical.remote([("device_alerts", batch)]))
-        # Remembered only once durable: a failed write is retried by the caller, not skipped.
+        with self._lock:
+            draft, fresh, events = self.book.plan_raise(
+                alerts, self._clock, self.dedup_us, self.incident_us
+            )
+            self.counts["duplicates"] += len(alerts) - len(events)
+            if not events:
+                return 0
+            frames = [("alert_events", to_batch("alert_events", events))]
+            if fresh:
+                frames.insert(0, ("device_alerts", to_batch("device_alerts", fresh)))
+            ray.get(self.writer.append_critical.remote(frames))
+            # Committed only once durable: a failed write is retried by the caller, not skipped.
+            self.book.commit(draft)
+            states = {e.alert_id: self.book.states[e.alert_id] for e in events}
+        if fresh:
+            self.hub.publish_alerts.remote(fresh)
+        self._publish(events, states)
         for alert in fresh:
-            self.recent[alert.alert_id] = alert
-        while len(self.recent) > REMEMBERED:
-            self.recent.popitem(last=False)
-        self.hub.publish_alerts.remote(fresh)
+            self._notify(states[alert.alert_id], tier=1)
         self.counts["raised"] += len(fresh)
+        self.counts["repeats"] += len(events) - len(fresh)
         return len(fresh)
 
-    def alerts(self, client_id: int | None = None, limit: int = 100) -> list[Alert]:
-        """Most recent alerts first."""
-        found = [a for a in reversed(self.recent.values()) if client_id in (None, a.client_id)]
-        return found[:limit]
+    # -- the operators' API --------------------------------------------------------------
 
-    def get_stats(self) -> dict[str, int]:
-        return dict(self.counts)
+    @ray.method(concurrency_group="api")
+    def acknowledge(self, alert_id: str, who: str, note: str = "") -> dict[str, Any]:
+        """Acknowledge an open alert (stops its escalation; tells the alarming device)."""
+        return self._step(alert_id, EventType.ACKNOWLEDGED, who, note)
+
+    @ray.method(concurrency_group="api")
+    def resolve(self, alert_id: str, who: str, note: str = "") -> dict[str, Any]:
+        return self._step(alert_id, EventType.RESOLVED, who, note)
+
+    @ray.method(concurrency_group="api")
+    def assign(self, alert_id: str, operator: str, who: str = "", note: str = "") -> dict[str, Any]:
+        return self._step(alert_id, EventType.ASSIGNED, who or operator, note, ref=operator)
+
+    @ray.method(concurrency_group="api")
+    def alert(self, alert_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            state = self.book.states.get(alert_id)
+            return state.as_dict() if state is not None else None
+
+    @ray.method(concurrency_group="api")
+    def alerts(
+        self, client_id: int | None = None, status: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Alerts and their current state, most recently raised first."""
+        with self._lock:
+            return [s.as_dict() for s in self.book.alerts(client_id, status, limit)]
+
+    @ray.method(concurrency_group="api")
+    def incidents(self, client_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Incidents with their alerts and merged timeline, most recent first."""
+        with self._lock:
+            found = sorted(self.book.incidents.values(), key=lambda i: i.last_at, reverse=True)
+            mine = [i for i in found if client_id in (None, i.client_id)][:limit]
+            return [self.book.incident_view(i) for i in mine]
+
+    @ray.method(concurrency_group="api")
+    def dead_notifications(
+        self, client_id: int | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Notifications that exhausted their attempts, newest first (from the lake)."""
+        return alertlog.dead_notifications(self.settings, client_id, limit)
+
+    @ray.method(concurrency_group="api")
+    def get_stats(self) -> dict[str, Any]:
+        with self._lock:
+            open_alerts = sum(1 for s in self.book.states.values() if s.status == "open")
+            return {
+                **self.counts,
+                "alerts": len(self.book.states),
+                "open": open_alerts,
+                "downlink": dict(self.downlink.stats),
+            }
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _step(
+        self, alert_id: str, step: EventType, who: str, note: str, ref: str = ""
+    ) -> dict[str, Any]:
+        if not who:
+            raise LifecycleError(f"{step}: say who takes the step")
+        command: tuple[str, str] | None = None
+        with self._lock:
+            state = self.book.states.get(alert_id)
+            if state is None:
+                raise LifecycleError(f"unknown alert {alert_id!r}")
+            if not lifecycle.check(state, step, who):
+                return state.as_dict()
+            now = self._clock()
+            fields: dict[str, str | int] = {"who": who, "note": note, "ref": ref}
+            events = [make_event(step, alert_id, state.alert.client_id, now, **fields)]
+            device = alarm_device(state.alert)
+            if step == EventType.ACKNOWLEDGED and device is not None:
+                cmd_id = hashlib.blake2b(f"{alert_id}|alarm_ack".encode(), digest_size=8)
+                command = (device, cmd_id.hexdigest())
+                events.append(
+                    make_event(
+                        EventType.COMMAND_SENT,
+                        alert_id,
+                        state.alert.client_id,
+                        self._clock(),
+                        who="vigil",
+                        note=device,
+                        ref=command[1],
+                    )
+                )
+            state = self._record(events)
+        if command is not None:  # sent once durable, so the device's reply finds its alert
+            args = {"alert_id": alert_id, "kind": state.alert.kind, "by": who, "note": note}
+            self.downlink.send(command[0], command[1], "alarm_ack", args)
+        self._publish(events, {alert_id: state})
+        return state.as_dict()
+
+    def _record(self, events: list[AlertEvent]) -> AlertState:
+        """Make `events` (of one alert) durable, then fold them in; the caller holds the lock."""
+        draft = self.book.draft()
+        for event in events:
+            draft.record(event)
+        ray.get(
+            self.writer.append_critical.remote([("alert_events", to_batch("alert_events", events))])
+        )
+        self.book.commit(draft)
+        return self.book.states[events[0].alert_id]
+
+    def _on_reply(self, reply: CommandReply) -> None:
+        """A device answered a command (on paho's thread)."""
+        with self._lock:
+            alert_id = self.book.commands.get(reply.cmd_id)
+            state = self.book.states.get(alert_id or "")
+            if state is None or alarm_device(state.alert) != reply.device_id:
+                self.counts["unknown_replies"] += 1
+                return
+            if dict(state.commands).get(reply.cmd_id):
+                return  # a repeated reply (QoS 1 redelivery)
+            event = make_event(
+                EventType.COMMAND_ACKED,
+                state.alert_id,
+                state.alert.client_id,
+                self._clock(),
+                who=reply.device_id,
+                note=reply.status,
+                ref=reply.cmd_id,
+            )
+            state = self._record([event])
+        self._publish([event], {state.alert_id: state})
+
+    # -- escalation ----------------------------------------------------------------------
+
+    def _escalation_loop(self) -> None:
+        while True:
+            time.sleep(self.settings.escalation_tick_s)
+            try:
+                self._escalate()
+            except Exception:  # a failed round is retried on the next tick
+                self.counts["escalation_failures"] += 1
+                log.exception("escalation round failed")
+
+    def _escalate(self) -> None:
+        with self._lock:
+            now = self._clock()
+            events = []
+            for alert_id in list(self.book.escalating):
+                state = self.book.states[alert_id]
+                tenant = self.index.tenants.get(state.alert.client_id)
+                tier = escalation.due_tier(state, tenant, now) if tenant else None
+                if tier is not None:
+                    events.append(
+                        make_event(
+                            EventType.ESCALATED,
+                            alert_id,
+                            state.alert.client_id,
+                            now,
+                            who="vigil",
+                            tier=tier,
+                        )
+                    )
+            if not events:
+                return
+            states = {e.alert_id: self._record([e]) for e in events}
+        self._publish(events, states)
+        for event in events:
+            self._notify(states[event.alert_id], tier=event.tier)
+        self.counts["escalations"] += len(events)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _notify(self, state: AlertState, tier: int) -> None:
+        alert = state.alert
+        tenant = self.index.tenants.get(alert.client_id)
+        if tenant is None or not tenant.channels:
+            return
+        site = self.index.sites.get(alert.site_id or "")
+        people = escalation.tier_people(tier, site, tenant, datetime.now(UTC))
+        dispatch = Dispatch(
+            alert=alert,
+            tier=tier,
+            people=tuple(people),
+            raised_at=state.raised_at,
+            count=state.count,
+            incident_id=state.incident_id,
+        )
+        self.notifier.dispatch.remote(dispatch)
+
+    def _publish(self, events: list[AlertEvent], states: dict[str, AlertState]) -> None:
+        """Every step is a Hub message, with the alert's state after it."""
+        items = []
+        for event in events:
+            state = states[event.alert_id]
+            items.append(
+                {f: getattr(event, f) for f in event.__struct_fields__}
+                | {
+                    "entity_id": state.alert.entity_id,
+                    "kind": state.alert.kind,
+                    "status": str(state.status),
+                    "alert_count": state.count,
+                }
+            )
+        self.hub.publish_events.remote(items)
+
+    def _clock(self) -> int:
+        """Microseconds since the epoch, strictly increasing (events replay in order)."""
+        self._last_us = max(time.time_ns() // 1000, self._last_us + 1)
+        return self._last_us
+
+    def _rebuild(self) -> None:
+        since = time.time_ns() // 1000 - int(self.settings.alert_memory_s * 1e6)
+        alerts, events = alertlog.load(self.settings, since)
+        for event in events:
+            alert = alerts.get(event.alert_id)
+            if event.type == EventType.RAISED and alert is None:
+                continue  # its device_alerts row was lost with a crashed writer segment
+            self.book.record(event, alert)
+        self.book.commit(self.book.draft())  # applies the memory bound
+        self._last_us = max((e.ts for e in events), default=0)
+        self.counts["rebuilt_alerts"] = len(self.book.states)
+        self.counts["rebuilt_events"] = len(events)

@@ -1,7 +1,8 @@
 """Starts vigil's actors on a Ray cluster, wired together, with readable names.
 
 writer <- router <- shards <- ingest pool
-          hub  <-/
+          hub  <-/ |
+      notifier <---/  (delivery receipts -> writer)
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import ray
 
 from actors.hub import Hub
 from actors.ingest import IngestActor
+from actors.notifier import Notifier
+from actors.notify.channels import check_channels
 from actors.router import AlertRouter
 from actors.shard import EntityShard
 from core.fleet import Fleet
@@ -31,18 +34,22 @@ class Runtime:
     router: Any
     shards: list[Any]
     ingest: list[Any]
+    notifier: Any = None
 
     def actors(self) -> dict[str, Any]:
         named = {"vigil-writer": self.writer, "vigil-hub": self.hub, "vigil-router": self.router}
+        if self.notifier is not None:
+            named["vigil-notifier"] = self.notifier
         named |= {f"vigil-shard-{i}": s for i, s in enumerate(self.shards)}
         named |= {f"vigil-ingest-{i}": a for i, a in enumerate(self.ingest)}
         return named
 
     def ready(self, timeout: float = 60.0) -> None:
         """Wait until every actor answers."""
-        calls = [
-            a.get_stats.remote() for a in (self.writer, self.router, *self.shards, *self.ingest)
-        ]
+        actors = (self.writer, self.router, *self.shards, *self.ingest)
+        calls = [a.get_stats.remote() for a in actors]
+        if self.notifier is not None:
+            calls.append(self.notifier.get_stats.remote())
         ray.get([*calls, self.hub.snapshot.remote(0)], timeout=timeout)
 
     def stop(self) -> None:
@@ -53,7 +60,12 @@ class Runtime:
 
 
 def start(settings: Settings, fleet: Fleet, detached: bool = False) -> Runtime:
-    """Create the actors (named `vigil-*` in the settings' namespace)."""
+    """Create the actors (named `vigil-*` in the settings' namespace).
+
+    Notification channels are checked first: a URL apprise cannot use fails the start
+    (ConfigError naming the key), not the first alarm.
+    """
+    check_channels(fleet, str(settings.fleet_path))
     lifetime = {"lifetime": "detached"} if detached else {}
 
     def spawn(actor_class: Any, name: str, *args: Any) -> Any:
@@ -62,7 +74,8 @@ def start(settings: Settings, fleet: Fleet, detached: bool = False) -> Runtime:
 
     writer = spawn(StorageWriter, "vigil-writer", settings)
     hub = spawn(Hub, "vigil-hub")
-    router = spawn(AlertRouter, "vigil-router", writer, hub)
+    notifier = spawn(Notifier, "vigil-notifier", settings, fleet, writer)
+    router = spawn(AlertRouter, "vigil-router", writer, hub, notifier, settings, fleet)
     shards = [
         spawn(EntityShard, f"vigil-shard-{i}", i, settings, fleet, router, hub)
         for i in range(settings.shards)
@@ -71,4 +84,4 @@ def start(settings: Settings, fleet: Fleet, detached: bool = False) -> Runtime:
         spawn(IngestActor, f"vigil-ingest-{i}", i, settings, fleet, shards, writer)
         for i in range(settings.ingest_actors)
     ]
-    return Runtime(writer, hub, router, shards, ingest)
+    return Runtime(writer, hub, router, shards, ingest, notifier)

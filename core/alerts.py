@@ -7,6 +7,8 @@ from enum import StrEnum
 
 import msgspec
 
+from core.errors import VigilError
+
 
 class Severity(StrEnum):
     CRITICAL = "critical"
@@ -49,6 +51,10 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.DEVICE_OFFLINE: Severity.MEDIUM,
     AlertKind.DEVICE_ONLINE: Severity.INFO,
 }
+
+
+#: Alarm kinds a device raises itself; acknowledging one tells the device (downlink).
+DEVICE_ALARMS = frozenset({AlertKind.PANIC, AlertKind.SOS, AlertKind.MAN_DOWN})
 
 
 class Alert(msgspec.Struct, frozen=True, kw_only=True):
@@ -98,3 +104,98 @@ def make_alert(
         dedup_key=dedup_key,
         detail=detail,
     )
+
+
+def alarm_device(alert: Alert) -> str | None:
+    """The device whose own alarm raised `alert` (see actors/rules/alarms.py), or None.
+
+    A carried device's alarm is raised on its guard with the device as the dedup
+    key's scope (`panic:guard-1:dev-1`); an uncarried one on the device itself.
+    """
+    if alert.kind not in DEVICE_ALARMS:
+        return None
+    parts = alert.dedup_key.split(":")
+    return parts[2] if len(parts) > 2 else alert.entity_id
+
+
+class LifecycleError(VigilError):
+    """A lifecycle step that is not allowed (unknown alert, wrong state); says which."""
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class EventType(StrEnum):
+    """What can happen to an alert; each is one `alert_events` row and one Hub message."""
+
+    RAISED = "raised"  # first occurrence; `incident_id` says which incident it joined
+    REPEATED = "repeated"  # same dedup key again within the window; `count` is the new count
+    ASSIGNED = "assigned"  # `ref` is the operator it is assigned to
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    ESCALATED = "escalated"  # `tier` is the tier now notified
+    COMMAND_SENT = "command_sent"  # downlink to the device; `ref` is the cmd_id
+    COMMAND_ACKED = "command_acked"  # the device's reply; `ref` cmd_id, `note` its status
+
+
+class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One step of an alert's life: a row of `alert_events` (columns are the fields)."""
+
+    alert_id: str
+    event_id: str
+    client_id: int
+    type: str
+    ts: int  # microseconds since the epoch, vigil's clock when it happened
+    who: str = ""  # operator, "vigil" or the device
+    note: str = ""
+    incident_id: str = ""
+    count: int = 1
+    tier: int = 1
+    ref: str = ""  # the triggering alert id (raised, repeated), assignee or cmd_id
+
+
+def make_event(
+    type: EventType, alert_id: str, client_id: int, ts: int, **fields: str | int
+) -> AlertEvent:
+    """An event whose id depends on what it records, so a retried write is de-duplicated."""
+    key = f"{alert_id}|{type}|{fields.get('ref', '')}|{fields.get('tier', 1)}|{ts}"
+    event_id = hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
+    return AlertEvent(
+        alert_id=alert_id,
+        event_id=event_id,
+        client_id=client_id,
+        type=str(type),
+        ts=ts,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"
+    FAILED = "failed"  # this attempt failed; another follows after a back-off
+    DEAD_LETTERED = "dead_lettered"  # the last attempt failed (or the queue was full)
+
+
+class NotificationAttempt(msgspec.Struct, frozen=True, kw_only=True):
+    """One delivery attempt: a row of `notifications` (a receipt)."""
+
+    alert_id: str
+    attempt_id: str
+    client_id: int
+    tier: int
+    channel: str
+    recipient: str  # the person notified, or the channel for alert-wide channels (webhooks)
+    attempt: int  # 1, 2, ...
+    outcome: str
+    error: str
+    latency_ms: float  # how long this attempt took
+    delay_ms: float  # from the alert reaching the router to the end of this attempt
+    ts: int  # microseconds since the epoch, when the attempt ended
+
+
+def attempt_id(alert_id: str, tier: int, channel: str, recipient: str, attempt: int) -> str:
+    key = f"{alert_id}|{tier}|{channel}|{recipient}|{attempt}"
+    return hashlib.blake2b(key.encode(), digest_size=10).hexdigest()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, time
 from pathlib import Path
+from string import Formatter
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +21,11 @@ Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ALL_DAYS: list[Day] = list(DAYS)
 Armed = Literal["always", "after_hours", "never"]
+SeverityName = Literal["critical", "high", "medium", "low", "info"]
+#: Fields of a person a channel URL may name, e.g. `mailto://...?to={email}`.
+PERSON_FIELDS = ("id", "name", "email", "phone", "push")
+#: In an escalation tier, the people on shift at the alert's site.
+ON_CALL = "on_call"
 
 
 class Hours(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -53,9 +59,51 @@ class Zone(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     radius_m: float | None = None
 
 
+class Channel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An apprise URL. With a `{email}`/`{phone}`/`{push}` placeholder it is sent to each
+    person notified (who has that field); without one, once per alert (a webhook)."""
+
+    id: str
+    url: str
+    severities: list[SeverityName] = msgspec.field(default_factory=lambda: ["critical", "high"])
+
+    @property
+    def placeholders(self) -> set[str]:
+        return {name for _, name, _, _ in Formatter().parse(self.url) if name is not None}
+
+
+class Tier(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An escalation step: who is notified once an alert is `after_s` old and unacknowledged."""
+
+    after_s: float
+    notify: list[str]  # guard or contact ids, or "on_call"
+
+
 class Tenant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: int
     name: str = ""
+    channels: list[Channel] = []
+    #: Tiers after the first (the site's on-call roster), for critical alerts.
+    escalation: list[Tier] = []
+    #: Who is notified when no shift of the site's roster covers the moment.
+    on_call: list[str] = []
+
+
+class Shift(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Who is on call at a site during `hours` (the site's time zone)."""
+
+    on_call: list[str]
+    hours: Hours = Hours()
+
+
+class Contact(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Someone vigil notifies who is not a guard: a NOC operator, a supervisor."""
+
+    id: str
+    name: str = ""
+    email: str | None = None
+    phone: str | None = None
+    push: str | None = None
 
 
 class Site(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -65,6 +113,7 @@ class Site(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     timezone: str = "UTC"
     hours: Hours = Hours()
     zones: list[Zone] = []
+    roster: list[Shift] = []
 
     @property
     def tz(self) -> ZoneInfo:
@@ -77,6 +126,9 @@ class Guard(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     site_id: str
     name: str = ""
     device_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    push: str | None = None
 
 
 class Device(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -99,6 +151,7 @@ class Fleet(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     guards: list[Guard] = []
     devices: list[Device] = []
     sensors: list[Sensor] = []
+    contacts: list[Contact] = []
 
 
 def _clock(text: str) -> time:
@@ -156,11 +209,64 @@ def check_fleet(fleet: Fleet, source: str = "fleet") -> None:
     for i, sensor in enumerate(fleet.sensors):
         if sensor.site_id not in sites:
             raise ConfigError(f"{source}: sensors[{i}].site_id: unknown site {sensor.site_id!r}")
-    for name in ("sites", "guards", "devices", "sensors"):
+    for name in ("sites", "guards", "devices", "sensors", "contacts"):
         ids = [item.id for item in getattr(fleet, name)]
         if len(ids) != len(set(ids)):
             dup = next(x for x in ids if ids.count(x) > 1)
             raise ConfigError(f"{source}: {name}: id {dup!r} appears twice")
+    check_notify(fleet, source)
+
+
+def check_notify(fleet: Fleet, source: str = "fleet") -> None:
+    """Channels, rosters and escalation chains: every name resolved, every placeholder known."""
+    guards = {g.id: g for g in fleet.guards}
+    contacts = {c.id for c in fleet.contacts}
+    for i, contact in enumerate(fleet.contacts):
+        if contact.id in guards:
+            raise ConfigError(f"{source}: contacts[{i}].id: {contact.id!r} is also a guard")
+
+    def check_people(key: str, ids: list[str], client_id: int, on_call: bool) -> None:
+        for k, person in enumerate(ids):
+            if person == ON_CALL and on_call:
+                continue
+            if person in guards and guards[person].client_id != client_id:
+                raise ConfigError(
+                    f"{source}: {key}[{k}]: guard {person!r} works for another tenant"
+                )
+            if person not in guards and person not in contacts:
+                raise ConfigError(f"{source}: {key}[{k}]: unknown guard or contact {person!r}")
+
+    for i, tenant in enumerate(fleet.tenants):
+        names = [c.id for c in tenant.channels]
+        for j, channel in enumerate(tenant.channels):
+            if names.count(channel.id) > 1:
+                raise ConfigError(f"{source}: tenants[{i}].channels[{j}].id: {channel.id!r} twice")
+            unknown = channel.placeholders - set(PERSON_FIELDS)
+            if unknown:
+                raise ConfigError(
+                    f"{source}: tenants[{i}].channels[{j}].url: unknown placeholder "
+                    f"{{{sorted(unknown)[0]}}} (known: {', '.join(PERSON_FIELDS)})"
+                )
+        check_people(f"tenants[{i}].on_call", tenant.on_call, tenant.id, on_call=False)
+        previous = 0.0
+        for j, tier in enumerate(tenant.escalation):
+            if tier.after_s <= previous:
+                raise ConfigError(
+                    f"{source}: tenants[{i}].escalation[{j}].after_s: must be more than "
+                    f"{previous} (tiers come later and later)"
+                )
+            previous = tier.after_s
+            check_people(f"tenants[{i}].escalation[{j}].notify", tier.notify, tenant.id, True)
+    for i, site in enumerate(fleet.sites):
+        for j, shift in enumerate(site.roster):
+            for clock in (shift.hours.open, shift.hours.close):
+                try:
+                    _clock(clock)
+                except ValueError as exc:
+                    raise ConfigError(
+                        f"{source}: sites[{i}].roster[{j}].hours: bad time {clock!r}"
+                    ) from exc
+            check_people(f"sites[{i}].roster[{j}].on_call", shift.on_call, site.client_id, False)
 
 
 def geojson_problem(zone: Zone) -> str | None:
@@ -205,6 +311,10 @@ class FleetIndex:
         self.guards = {g.id: g for g in fleet.guards}
         self.sensors = {s.id: s for s in fleet.sensors}
         self.devices = {d.id: d for d in fleet.devices}
+        self.tenants = {t.id: t for t in fleet.tenants}
+        #: Everyone vigil may notify: guards and contacts, by id.
+        self.people: dict[str, Guard | Contact] = {c.id: c for c in fleet.contacts}
+        self.people |= self.guards
         self.device_guard: dict[str, str] = {}
         for guard in fleet.guards:
             if guard.device_id:

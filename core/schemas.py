@@ -82,12 +82,47 @@ SCHEMAS: dict[str, pa.Schema] = {
     "dead_letters": pa.schema(
         [("received_at", TS), ("topic", _S), ("reason", _S), ("detail", _S), ("payload", _S)]
     ),
+    # Alert lifecycle (core.alerts.AlertEvent): one row per step, the alert's state is their fold.
+    "alert_events": pa.schema(
+        [
+            ("alert_id", _S),
+            ("event_id", _S),
+            ("client_id", _I),
+            ("type", _S),
+            ("ts", TS),
+            ("who", _S),
+            ("note", _S),
+            ("incident_id", _S),
+            ("count", _I),
+            ("tier", _I),
+            ("ref", _S),
+        ]
+    ),
+    # Delivery receipts (core.alerts.NotificationAttempt): one row per attempt.
+    "notifications": pa.schema(
+        [
+            ("alert_id", _S),
+            ("attempt_id", _S),
+            ("client_id", _I),
+            ("tier", _I),
+            ("channel", _S),
+            ("recipient", _S),
+            ("attempt", _I),
+            ("outcome", _S),
+            ("error", _S),
+            ("latency_ms", _F),
+            ("delay_ms", _F),
+            ("ts", TS),
+        ]
+    ),
 }
 
 #: The column that de-duplicates each table's rows, and the one that picks its date partition.
 KEY_COLUMN = {name: "msg_key" for name in SCHEMAS} | {
     "device_alerts": "alert_id",
     "dead_letters": "",
+    "alert_events": "event_id",
+    "notifications": "attempt_id",
 }
 TIME_COLUMN = {name: "ts" for name in SCHEMAS} | {"dead_letters": "received_at"}
 #: Compacted files are sorted by these, so one entity's history sits in few row groups.

@@ -75,6 +75,26 @@ class Settings:
     weak_signal_pct: float = 15.0
     #: Smallest margin (m) around a zone border inside which a fix never flips the state.
     geofence_margin_m: float = 15.0
+    #: A repeat of an unresolved alert's dedup key this soon (s) after its last one only counts.
+    dedup_window_s: float = 300.0
+    #: Related alerts (one tenant, one site or entity) this close in time (s) share an incident.
+    incident_window_s: float = 600.0
+    #: The router looks for due escalations of unacknowledged critical alerts this often (s).
+    escalation_tick_s: float = 0.2
+    #: On restart the router reloads alerts active this recently (s), and every unresolved one.
+    alert_memory_s: float = 7 * 86_400.0
+    #: Delivery attempts per notification before it is dead-lettered.
+    notify_attempts: int = 5
+    #: Back-off before the first retry (s); it doubles with every attempt...
+    notify_backoff_s: float = 1.0
+    #: ...up to this (s).
+    notify_backoff_max_s: float = 60.0
+    #: One delivery attempt gives up after this long (s).
+    notify_timeout_s: float = 10.0
+    #: Deliveries running at once per channel (a slow channel never holds another's).
+    notify_workers: int = 4
+    #: Deliveries waiting per channel; beyond it a notification is dead-lettered and counted.
+    notify_queue: int = 10_000
     #: Seconds without a message after which a device of each class is offline.
     offline_after_s: dict[str, float] = field(
         default_factory=lambda: {"tracker": 300.0, "panic_button": 900.0, "sensor": 1800.0}

@@ -99,12 +99,37 @@ class Vigil:
 
 
 @pytest.fixture(scope="session")
+def mailbox() -> Iterator[Any]:
+    """An SMTP server (aiosmtpd) receiving the alert tests' emails."""
+    from tests.receivers import Mailbox
+
+    server = Mailbox().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def webhooks() -> Iterator[Any]:
+    """An HTTP server receiving the alert tests' webhooks, SMS and push posts."""
+    from tests.receivers import HttpReceiver
+
+    server = HttpReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def vigil(
-    broker: Any, ray_cluster: None, tmp_path_factory: pytest.TempPathFactory
+    broker: Any,
+    ray_cluster: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    mailbox: Any,
+    webhooks: Any,
 ) -> Iterator[Vigil]:
     from actors import runtime
     from core.fleet import load_fleet
     from core.settings import Settings
+    from tests.alerts_fleet import alerts_fleet
     from tests.fleet import integration_fleet
 
     settings = Settings(
@@ -114,8 +139,11 @@ def vigil(
         roll_seconds=2.0,
         compact_after_s=2.0,
         maintenance_s=1.0,
+        notify_backoff_s=0.1,  # retries (and dead letters) within a test's patience
+        notify_backoff_max_s=1.0,
     )
-    running = runtime.start(settings, integration_fleet(load_fleet(settings.fleet_path)))
+    fleet = integration_fleet(load_fleet(settings.fleet_path))
+    running = runtime.start(settings, alerts_fleet(fleet, mailbox.port, webhooks.port))
     running.ready(timeout=120)
     wait_for(
         lambda: all(s["connects"] for s in _stats(running.ingest)),

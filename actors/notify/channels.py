@@ -1,0 +1,87 @@
+"""Notification channels: apprise URLs from the fleet file, rendered per person, delivered.
+
+apprise stays inside this module. A channel whose URL names a person's field
+(`{email}`, `{phone}`, `{push}`) is delivered to each person notified who has it;
+a channel without one (a webhook) once per alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import apprise
+
+from core.errors import ConfigError
+from core.fleet import Contact, Fleet, Guard, Tenant
+
+#: A person with every field, to check at start that each URL renders and parses.
+_PROBE = Contact(
+    id="probe", name="Probe", email="probe@example.com", phone="+15555550100", push="p"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    client_id: int
+    channel: str
+    template: str
+    per_person: bool
+    severities: frozenset[str]
+
+
+def routes(tenant: Tenant) -> list[Route]:
+    return [
+        Route(tenant.id, c.id, c.url, bool(c.placeholders), frozenset(c.severities))
+        for c in tenant.channels
+    ]
+
+
+def render(template: str, person: Guard | Contact) -> str | None:
+    """The URL for `person`, or None when they lack a field the URL needs."""
+    values: dict[str, str] = {}
+    for name in ("id", "name", "email", "phone", "push"):
+        value = getattr(person, name, None)
+        if value:
+            values[name] = quote(str(value), safe="@+")
+    try:
+        return template.format_map(values)
+    except KeyError:
+        return None
+
+
+def send(url: str, title: str, body: str, notify_type: str, timeout: float) -> str | None:
+    """Deliver once; None when delivered, else what went wrong (apprise's own words)."""
+    service = apprise.Apprise.instantiate(url)
+    if service is None:
+        return "apprise cannot use this URL"
+    manager = apprise.Apprise()
+    manager.add(service)
+    try:
+        result = manager.notify(
+            body=body,
+            title=title,
+            notify_type=notify_type,
+            timeout=timeout,
+            log_level=logging.WARNING,
+        )
+    except Exception as exc:  # a plugin bug is one failed attempt, not a dead worker
+        return f"{type(exc).__name__}: {exc}"
+    if result:
+        return None
+    messages = [entry.message for entry in result.logs()]
+    return "; ".join(messages[-3:]) or f"not delivered ({result.status.name.lower()})"
+
+
+def check_channels(fleet: Fleet, source: str = "fleet") -> None:
+    """Every channel URL must be one apprise can use: ConfigError names the key."""
+    for i, tenant in enumerate(fleet.tenants):
+        for j, channel in enumerate(tenant.channels):
+            url = render(channel.url, _PROBE)
+            scheme = channel.url.partition("://")[0]
+            if url is None or apprise.Apprise.instantiate(url) is None:
+                raise ConfigError(
+                    f"{source}: tenants[{i}].channels[{j}].url: apprise does not know "
+                    f"{scheme}:// or cannot parse this URL"
+                )

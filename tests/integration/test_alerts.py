@@ -1,0 +1,305 @@
+"""Alerts close the loop: MQTT panic -> router -> notifier -> real SMTP/HTTP servers, and back.
+
+Every test uses its own guard of tenant 9 (tests/alerts_fleet.py): ag-N carries ad-N.
+Deadlines count from before the publish, as the issue states them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import ray
+
+from tests.alerts_fleet import OPERATOR, SUPERVISOR, TENANT
+from tests.conftest import Vigil, wait_for
+from tests.publisher import publish_all
+from tests.receivers import HttpReceiver, Mailbox
+
+pytestmark = pytest.mark.integration
+
+PANIC = '{"type": "panic"}'
+
+
+def left(started: float, deadline: float) -> float:
+    """What remains of `deadline` seconds counted from `started` (never below zero)."""
+    return max(0.0, deadline - (time.monotonic() - started))
+
+
+def router_alerts(vigil: Vigil, guard: str, kind: str = "panic") -> list[dict[str, Any]]:
+    found = ray.get(vigil.runtime.router.alerts.remote(TENANT, None, 1000))
+    return [a for a in found if a["entity_id"] == guard and a["kind"] == kind]
+
+
+def the_alert(vigil: Vigil, guard: str, kind: str = "panic", timeout: float = 5) -> dict[str, Any]:
+    return wait_for(lambda: router_alerts(vigil, guard, kind), timeout, f"{kind} of {guard}")[0]
+
+
+def receipts(vigil: Vigil, alert_id: str, channel: str) -> list[tuple[Any, ...]]:
+    return vigil.rows(
+        "SELECT attempt, outcome, recipient, error FROM notifications "
+        "WHERE alert_id = ? AND channel = ? ORDER BY attempt",
+        [alert_id, channel],
+    )
+
+
+def iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_panic_is_emailed_and_posted_within_two_seconds_with_delivered_receipts(
+    vigil: Vigil, mailbox: Mailbox, webhooks: HttpReceiver
+) -> None:
+    guard = "ag-1"
+    started = time.monotonic()
+    vigil.publish("device/ad-1/alert", PANIC)
+
+    mail = wait_for(lambda: mailbox.find(guard, OPERATOR.email), left(started, 2), "email")[0]
+    post = wait_for(lambda: webhooks.find(guard, "/hooks/noc"), left(started, 2), "webhook")[0]
+    assert mail.at - started <= 2.0 and post.at - started <= 2.0
+
+    alert = the_alert(vigil, guard)
+    assert alert["alert_id"] in mail.body and alert["alert_id"] in post.json["message"]
+    assert "[CRITICAL] panic" in mail.subject and "Guard 1" in mail.subject
+    assert post.json["type"] == "failure"  # apprise's notify type for critical alerts
+    for channel in ("email", "noc-webhook", "sms", "push"):
+        rows = wait_for(lambda ch=channel: receipts(vigil, alert["alert_id"], ch), 5, channel)
+        assert [(attempt, outcome) for attempt, outcome, *_ in rows] == [(1, "delivered")]
+    recipients = {
+        ch: receipts(vigil, alert["alert_id"], ch)[0][2] for ch in ("email", "noc-webhook", "sms")
+    }
+    assert recipients == {"email": OPERATOR.id, "noc-webhook": "noc-webhook", "sms": OPERATOR.id}
+    assert webhooks.find(alert["alert_id"], "/jsonrpc/sms")  # SMSEagle's gateway API
+
+
+def test_webhook_failing_three_times_then_succeeding_leaves_four_attempts_and_one_delivery(
+    vigil: Vigil, webhooks: HttpReceiver
+) -> None:
+    guard = "ag-2"
+    webhooks.fail(guard, times=3, path="/hooks/noc")
+    vigil.publish("device/ad-2/alert", PANIC)
+    alert = the_alert(vigil, guard)
+
+    rows = wait_for(
+        lambda: [r for r in receipts(vigil, alert["alert_id"], "noc-webhook") if r[0] == 4],
+        15,
+        "fourth attempt",
+    )
+    rows = receipts(vigil, alert["alert_id"], "noc-webhook")
+    assert [(a, o) for a, o, *_ in rows] == [
+        (1, "failed"),
+        (2, "failed"),
+        (3, "failed"),
+        (4, "delivered"),
+    ]
+    assert all("500" in error or "error" in error.lower() for *_, error in rows[:3])
+    assert len(webhooks.find(guard, "/hooks/noc", status=200)) == 1
+    assert len(webhooks.find(guard, "/hooks/noc", status=500)) == 3
+
+
+def test_webhook_that_always_fails_is_dead_lettered_while_email_arrives_on_time(
+    vigil: Vigil, mailbox: Mailbox, webhooks: HttpReceiver
+) -> None:
+    guard = "ag-3"
+    webhooks.fail(guard, times=None, path="/hooks/noc")
+    dead_before = ray.get(vigil.runtime.notifier.get_stats.remote()).get("dead_lettered", 0)
+    started = time.monotonic()
+    vigil.publish("device/ad-3/alert", PANIC)
+
+    wait_for(lambda: mailbox.find(guard, OPERATOR.email), left(started, 2), "email on time")
+    alert = the_alert(vigil, guard)
+    dead = wait_for(
+        lambda: [
+            d
+            for d in ray.get(vigil.runtime.router.dead_notifications.remote(TENANT))
+            if d["alert_id"] == alert["alert_id"]
+        ],
+        15,
+        "dead letter visible through the router",
+    )
+    assert [(d["channel"], d["attempt"]) for d in dead] == [("noc-webhook", 5)]
+    outcomes = [o for _, o, *_ in receipts(vigil, alert["alert_id"], "noc-webhook")]
+    assert outcomes == ["failed"] * 4 + ["dead_lettered"]
+    stats = ray.get(vigil.runtime.notifier.get_stats.remote())
+    assert stats["dead_lettered"] >= dead_before + 1
+    assert [o for _, o, *_ in receipts(vigil, alert["alert_id"], "email")] == ["delivered"]
+
+
+def test_unacknowledged_panic_escalates_to_tier_two_and_an_acknowledged_one_does_not(
+    vigil: Vigil, mailbox: Mailbox
+) -> None:
+    vigil.publish("device/ad-4/alert", PANIC)
+    acked = the_alert(vigil, "ag-4")
+    ray.get(vigil.runtime.router.acknowledge.remote(acked["alert_id"], OPERATOR.id, "seen"))
+    vigil.publish("device/ad-5/alert", PANIC)  # raised after ag-4's: escalates after it would
+    ignored = the_alert(vigil, "ag-5")
+
+    mail = wait_for(lambda: mailbox.find("ag-5", SUPERVISOR.email), 10, "tier 2 email")[0]
+    assert "ESCALATED (tier 2" in mail.subject
+    assert ray.get(vigil.runtime.router.alert.remote(ignored["alert_id"]))["tier"] == 2
+
+    assert mailbox.find("ag-4", SUPERVISOR.email) == []
+    state = ray.get(vigil.runtime.router.alert.remote(acked["alert_id"]))
+    assert (state["status"], state["tier"]) == ("acknowledged", 1)
+
+
+def test_ten_identical_panics_in_five_seconds_are_one_alert_counted_ten_times(
+    vigil: Vigil,
+) -> None:
+    guard = "ag-6"
+    publish_all(vigil.broker.port, [("device/ad-6/alert", PANIC)] * 10)
+
+    wait_for(lambda: [a for a in router_alerts(vigil, guard) if a["count"] == 10], 5, "count 10")
+    assert len(router_alerts(vigil, guard)) == 1
+    alert_id = router_alerts(vigil, guard)[0]["alert_id"]
+    assert vigil.count("device_alerts", "entity_id = ? AND kind = 'panic'", [guard]) == 1
+    events = vigil.rows(
+        "SELECT type, count(*) FROM alert_events WHERE alert_id = ? GROUP BY type ORDER BY type",
+        [alert_id],
+    )
+    assert events == [("raised", 1), ("repeated", 9)]
+
+
+def test_panic_and_geofence_exit_of_one_guard_share_one_incident(vigil: Vigil) -> None:
+    guard = "ag-7"
+    now = datetime.now(UTC)
+    inside = {"lat": 12.005, "lon": 77.005, "accuracy": 5.0, "timestamp": iso(now)}
+    vigil.publish(f"guard/{guard}/gps", json.dumps(inside))
+    wait_for(lambda: vigil.count("guard_locations", "guard_id = ?", [guard]) == 1, 5, "first fix")
+    vigil.publish("device/ad-7/alert", PANIC)
+    outside = inside | {"lat": 12.05, "timestamp": iso(now + timedelta(seconds=1))}
+    vigil.publish(f"guard/{guard}/gps", json.dumps(outside))
+
+    panic = the_alert(vigil, guard, "panic")
+    exit_ = the_alert(vigil, guard, "geofence_exit")
+    assert panic["incident_id"] and panic["incident_id"] == exit_["incident_id"]
+    incident = next(
+        i
+        for i in ray.get(vigil.runtime.router.incidents.remote(TENANT))
+        if i["incident_id"] == panic["incident_id"]
+    )
+    # Every alert at the site within the window joins (other tests' panics at site-alerts too).
+    mine = {panic["alert_id"], exit_["alert_id"]}
+    assert mine <= {a["alert_id"] for a in incident["alerts"]}
+    timeline = [step for step in incident["timeline"] if step["alert_id"] in mine]
+    assert {step["kind"] for step in timeline if step["type"] == "raised"} == {
+        "panic",
+        "geofence_exit",
+    }
+    assert [step["ts"] for step in incident["timeline"]] == sorted(
+        step["ts"] for step in incident["timeline"]
+    )
+
+
+def test_acknowledging_a_panic_sends_alarm_ack_downlink_and_records_the_device_reply(
+    vigil: Vigil,
+) -> None:
+    port = str(vigil.broker.port)
+    watch = ["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-C", "1", "-W", "30"]
+    with subprocess.Popen(
+        [*watch, "-t", "device/ad-8/cmd"], stdout=subprocess.PIPE, text=True
+    ) as sub:
+        vigil.publish("device/ad-8/alert", PANIC)  # mosquitto_sub subscribes meanwhile
+        alert = the_alert(vigil, "ag-8")
+        acked = ray.get(
+            vigil.runtime.router.acknowledge.remote(alert["alert_id"], "op-9", "on my way")
+        )
+        out, _ = sub.communicate(timeout=30)
+    command = json.loads(out)
+    assert command["type"] == "alarm_ack"
+    assert command["args"] == {
+        "alert_id": alert["alert_id"],
+        "kind": "panic",
+        "by": "op-9",
+        "note": "on my way",
+    }
+    assert acked["commands"] == [{"cmd_id": command["cmd_id"], "reply": None}]
+
+    vigil.publish("device/ad-8/cmd/ack", json.dumps({"cmd_id": command["cmd_id"], "status": "ok"}))
+
+    state = wait_for(
+        lambda: (
+            (s := ray.get(vigil.runtime.router.alert.remote(alert["alert_id"])))["commands"][0][
+                "reply"
+            ]
+            and s
+        ),
+        5,
+        "device reply recorded",
+    )
+    assert state["status"] == "acknowledged" and state["acknowledged_by"] == "op-9"
+    types = [
+        t
+        for (t,) in vigil.rows(
+            "SELECT type FROM alert_events WHERE alert_id = ? ORDER BY ts", [alert["alert_id"]]
+        )
+    ]
+    assert types == ["raised", "acknowledged", "command_sent", "command_acked"]
+    hub = ray.get(vigil.runtime.hub.snapshot.remote(TENANT, 0))["events"]
+    assert {"acknowledged", "command_acked"} <= {
+        e["type"] for e in hub if e["alert_id"] == alert["alert_id"]
+    }
+
+
+def test_lifecycle_steps_are_events_and_wrong_steps_are_refused(vigil: Vigil) -> None:
+    vigil.publish("device/ad-9/alert", PANIC)
+    alert_id = the_alert(vigil, "ag-9")["alert_id"]
+    router = vigil.runtime.router
+
+    ray.get(router.assign.remote(alert_id, "op-9", "sup-9", "closest"))
+    ray.get(router.acknowledge.remote(alert_id, "op-9"))
+    again = ray.get(router.acknowledge.remote(alert_id, "op-9"))  # a retried call: no new step
+    resolved = ray.get(router.resolve.remote(alert_id, "op-9", "false alarm"))
+    with pytest.raises(ray.exceptions.RayTaskError, match="already resolved"):
+        ray.get(router.acknowledge.remote(alert_id, "sup-9"))
+
+    assert again["status"] == "acknowledged"
+    assert (resolved["status"], resolved["assignee"], resolved["resolved_by"]) == (
+        "resolved",
+        "op-9",
+        "op-9",
+    )
+    rows = vigil.rows(
+        "SELECT type, who, note FROM alert_events WHERE alert_id = ? AND type <> ? ORDER BY ts",
+        [alert_id, "command_sent"],
+    )
+    assert rows == [
+        ("raised", "", ""),
+        ("assigned", "sup-9", "closest"),
+        ("acknowledged", "op-9", ""),
+        ("resolved", "op-9", "false alarm"),
+    ]
+
+
+def test_router_state_survives_its_restart(vigil: Vigil) -> None:
+    router = vigil.runtime.router
+    publish_all(vigil.broker.port, [("device/ad-10/alert", PANIC)] * 3)
+    alert = wait_for(
+        lambda: [a for a in router_alerts(vigil, "ag-10") if a["count"] == 3], 5, "count 3"
+    )[0]
+    ray.get(router.acknowledge.remote(alert["alert_id"], "op-9", "before the crash"))
+    before = ray.get(router.get_stats.remote())
+
+    ray.kill(router, no_restart=False)
+
+    state = wait_for(lambda: _alert_after_restart(router, alert["alert_id"]), 60, "router back")
+    assert (state["status"], state["count"], state["acknowledged_by"]) == (
+        "acknowledged",
+        3,
+        "op-9",
+    )
+    assert ray.get(router.get_stats.remote())["rebuilt_alerts"] >= before["alerts"]
+    vigil.publish("device/ad-10/alert", PANIC)  # still open: a repeat, not a new alert
+    wait_for(lambda: router_alerts(vigil, "ag-10")[0]["count"] == 4, 5, "count 4 after restart")
+    assert len(router_alerts(vigil, "ag-10")) == 1
+
+
+def _alert_after_restart(router: Any, alert_id: str) -> dict[str, Any] | None:
+    try:
+        return ray.get(router.alert.remote(alert_id), timeout=5)  # type: ignore[no-any-return]
+    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+        return None
