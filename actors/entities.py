@@ -91,3 +91,30 @@ class Entities:
             info = self.fleet.sensors[sensor_id]
             found = self.sensors[sensor_id] = Sensor(info, self.fleet.sites[info.site_id])
         return found
+
+    # -- fleet changes (the API's fleet edits, through actors/registry.py) -----------------
+
+    def reload(self, fleet: FleetIndex) -> None:
+        """Take a changed fleet: entities it no longer has go, the others keep their state
+        and get their new spec (a guard its site's new zones)."""
+        self.fleet = fleet
+        self._zones = {}
+        for guard_id, guard in list(self.guards.items()):
+            spec = fleet.guards.get(guard_id)
+            if spec is None:
+                del self.guards[guard_id]
+                continue
+            zones = self._zones.get(spec.site_id)
+            if zones is None:
+                zones = self._zones[spec.site_id] = compile_zones(fleet.sites[spec.site_id])
+            guard.spec, guard.zones = spec, zones
+        for device_id in [d for d in self.devices if d not in fleet.devices]:
+            del self.devices[device_id]
+        for device in self.devices.values():
+            device.spec = fleet.devices[device.spec.id]
+        for sensor_id, sensor in list(self.sensors.items()):
+            info = fleet.sensors.get(sensor_id)
+            if info is None:
+                del self.sensors[sensor_id]
+            else:
+                sensor.spec, sensor.site = info, fleet.sites[info.site_id]

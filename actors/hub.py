@@ -1,54 +1,160 @@
-"""Hub: the live view the Serve app reads, fed by shards (positions) and the router (alerts).
+"""Hub: the live view, fed by shards (positions), the router (alerts) and any Ray task.
 
-It keeps the latest position of every guard, a bounded feed of recent alerts and one
-of their lifecycle events (acknowledged, repeated, escalated, ...), each item with a
-sequence number so a reader can ask for what is new since its last look.
+Two kinds of traffic, kept apart because they need opposite treatment:
+
+- **Positions** are a live view: the Hub keeps the latest fix per guard, each stamped
+  with a position version; a reader asks for what changed since the version it has,
+  so a fix replaced before anyone read it is simply never sent (conflation).
+- **Messages** (alerts, their lifecycle events, training progress, anything sent with
+  `broadcast_to_noc` / `broadcast_to_user`) are a log: each gets the next sequence
+  number and goes to one channel (`noc:<tenant>` or `user:<id>`). They are never
+  conflated or reordered; each channel keeps its last `CHANNEL_LOG` messages so a
+  WebSocket client that reconnects with the last seq it saw gets what it missed.
+
+Serve replicas read with `pull`, a long poll: it returns at once when something is
+newer than the caller's cursor, else waits (up to `timeout`) for the next publish.
+`epoch` changes when the Hub restarts (its memory is gone), so a reader holding an
+old cursor knows to start over rather than wait for sequence numbers already used.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import asyncio
+import contextlib
+import uuid
+from collections import OrderedDict, deque
 from typing import Any
 
 import ray
 
 from core.alerts import Alert
 
-FEED_SIZE = 1000
+FEED_SIZE = 1000  # alerts and events kept for `snapshot`
+CHANNEL_LOG = 5000  # messages kept per channel for resume
+PULL_LOG = 50_000  # messages kept for pullers (all channels)
+HIGH, NORMAL = "high", "normal"
+
+
+def noc_channel(client_id: int) -> str:
+    return f"noc:{client_id}"
+
+
+def user_channel(user_id: str) -> str:
+    return f"user:{user_id}"
 
 
 @ray.remote
 class Hub:
     def __init__(self) -> None:
-        self.positions: dict[str, dict[str, Any]] = {}
+        self.epoch = uuid.uuid4().hex[:12]
+        self.seq = 0
+        self.positions: OrderedDict[str, dict[str, Any]] = OrderedDict()  # oldest change first
+        self.pos_version = 0
         self.feed: deque[dict[str, Any]] = deque(maxlen=FEED_SIZE)
         self.events: deque[dict[str, Any]] = deque(maxlen=FEED_SIZE)
-        self.seq = 0
+        self.log: deque[dict[str, Any]] = deque(maxlen=PULL_LOG)
+        self.channels: dict[str, deque[dict[str, Any]]] = {}
+        self._news = asyncio.Event()
+        self.stats = {"messages": 0, "positions": 0, "pulls": 0}
 
-    def ping(self) -> int:
+    async def ping(self) -> int:
         return self.seq
 
-    def update_positions(self, positions: list[dict[str, Any]]) -> int:
+    async def cursor(self) -> dict[str, Any]:
+        """Where the message log is now: a reader starting here gets only what follows."""
+        return {"epoch": self.epoch, "seq": self.seq}
+
+    # -- writers -------------------------------------------------------------------------
+
+    async def update_positions(self, positions: list[dict[str, Any]]) -> int:
         for position in positions:
-            current = self.positions.get(position["guard_id"])
-            if current is None or current["ts"] <= position["ts"]:
-                self.positions[position["guard_id"]] = position
+            guard_id = position["guard_id"]
+            current = self.positions.get(guard_id)
+            if current is not None and current["ts"] > position["ts"]:
+                continue  # an older fix arriving late does not move the guard back
+            self.pos_version += 1
+            self.positions[guard_id] = {**position, "version": self.pos_version}
+            self.positions.move_to_end(guard_id)
+        self.stats["positions"] += len(positions)
+        self._wake()
         return len(positions)
 
-    def publish_alerts(self, alerts: list[Alert]) -> int:
+    async def publish_alerts(self, alerts: list[Alert]) -> int:
         for alert in alerts:
-            self.seq += 1
-            self.feed.append({"seq": self.seq, **_as_dict(alert)})
+            data = _as_dict(alert)
+            message = self._append(noc_channel(alert.client_id), "alert", data, HIGH)
+            self.feed.append({"seq": message["seq"], **data})
+        self._wake()
         return self.seq
 
-    def publish_events(self, events: list[dict[str, Any]]) -> int:
+    async def publish_events(self, events: list[dict[str, Any]]) -> int:
         """Lifecycle events of alerts (each a dict with at least alert_id and client_id)."""
         for event in events:
-            self.seq += 1
-            self.events.append({"seq": self.seq, **event})
+            message = self._append(noc_channel(event["client_id"]), "alert_event", event, HIGH)
+            self.events.append({"seq": message["seq"], **event})
+        self._wake()
         return self.seq
 
-    def snapshot(self, client_id: int | None = None, since: int = 0) -> dict[str, Any]:
+    async def broadcast(
+        self, channel: str, type: str, data: dict[str, Any], priority: str = NORMAL
+    ) -> int:
+        """One message to a channel (`noc:<tenant>` or `user:<id>`); returns its seq.
+
+        `high` messages are never dropped (a client that cannot take them is
+        disconnected); `normal` ones may be dropped for a client that falls behind."""
+        if not channel.startswith(("noc:", "user:")):
+            raise ValueError(f"channel must be noc:<tenant> or user:<id>, got {channel!r}")
+        message = self._append(channel, type, data, priority)
+        self._wake()
+        return int(message["seq"])
+
+    # -- readers -------------------------------------------------------------------------
+
+    async def pull(
+        self, epoch: str, seq: int, pos_version: int, timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """Messages after `seq` and positions changed after `pos_version`, waiting up to
+        `timeout` s for some. A cursor of another epoch starts from the beginning."""
+        self.stats["pulls"] += 1
+        if epoch != self.epoch:
+            seq, pos_version = 0, 0
+        if self.seq <= seq and self.pos_version <= pos_version:
+            self._news.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._news.wait(), timeout)
+        oldest = self.log[0]["seq"] if self.log else self.seq + 1
+        return {
+            "epoch": self.epoch,
+            "seq": self.seq,
+            "lost": seq + 1 < oldest and seq < self.seq and epoch == self.epoch,
+            "messages": [m for m in self.log if m["seq"] > seq] if self.seq > seq else [],
+            "pos_version": self.pos_version,
+            "positions": self._positions_since(pos_version),
+        }
+
+    async def replay(
+        self, channels: list[str], since: int, epoch: str = "", all_noc: bool = False
+    ) -> dict[str, Any]:
+        """Messages of `channels` (and of every tenant's NOC with `all_noc`) after `since`,
+        in order; `complete` is False when the channel logs no longer reach back that
+        far, or when `epoch` is not this Hub's (then nothing is replayed)."""
+        if epoch and epoch != self.epoch:
+            return {"epoch": self.epoch, "seq": self.seq, "messages": [], "complete": False}
+        if all_noc:
+            channels = [*channels, *(c for c in self.channels if c.startswith("noc:"))]
+        found = [m for c in channels for m in self.channels.get(c, ()) if m["seq"] > since]
+        found.sort(key=lambda m: m["seq"])
+        complete = True
+        for channel in channels:
+            log = self.channels.get(channel)
+            if log and len(log) == log.maxlen and log[0]["seq"] > since + 1:
+                complete = False
+        return {"epoch": self.epoch, "seq": self.seq, "messages": found, "complete": complete}
+
+    async def positions_of(self, client_id: int | None = None) -> list[dict[str, Any]]:
+        return [p for p in self.positions.values() if client_id in (None, p["client_id"])]
+
+    async def snapshot(self, client_id: int | None = None, since: int = 0) -> dict[str, Any]:
         """Guards' positions and alerts newer than `since`, for one tenant or all."""
 
         def mine(item: dict[str, Any]) -> bool:
@@ -56,11 +162,69 @@ class Hub:
 
         return {
             "seq": self.seq,
+            "epoch": self.epoch,
             "guards": [p for p in self.positions.values() if mine(p)],
             "alerts": [a for a in self.feed if a["seq"] > since and mine(a)],
             "events": [e for e in self.events if e["seq"] > since and mine(e)],
         }
 
+    async def get_stats(self) -> dict[str, Any]:
+        return {
+            **self.stats,
+            "seq": self.seq,
+            "guards": len(self.positions),
+            "channels": len(self.channels),
+        }
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _append(self, channel: str, type: str, data: dict[str, Any], priority: str) -> dict:
+        self.seq += 1
+        message = {"seq": self.seq, "channel": channel, "type": type, "priority": priority}
+        message["data"] = data
+        self.log.append(message)
+        log = self.channels.get(channel)
+        if log is None:
+            log = self.channels[channel] = deque(maxlen=CHANNEL_LOG)
+        log.append(message)
+        self.stats["messages"] += 1
+        return message
+
+    def _positions_since(self, version: int) -> list[dict[str, Any]]:
+        changed = []
+        for position in reversed(self.positions.values()):
+            if position["version"] <= version:
+                break
+            changed.append(position)
+        changed.reverse()
+        return changed
+
+    def _wake(self) -> None:
+        self._news.set()
+
 
 def _as_dict(alert: Alert) -> dict[str, Any]:
     return {f: getattr(alert, f) for f in alert.__struct_fields__}
+
+
+def _hub(namespace: str) -> Any:
+    return ray.get_actor("vigil-hub", namespace=namespace)
+
+
+def broadcast_to_noc(
+    client_id: int,
+    type: str,
+    data: dict[str, Any],
+    priority: str = NORMAL,
+    namespace: str = "vigil",
+) -> Any:
+    """Send to every NOC page of tenant `client_id` (from any Ray task or actor).
+    Returns the call's ObjectRef (its seq); nothing waits for it unless you do."""
+    return _hub(namespace).broadcast.remote(noc_channel(client_id), type, data, priority)
+
+
+def broadcast_to_user(
+    user_id: str, type: str, data: dict[str, Any], priority: str = NORMAL, namespace: str = "vigil"
+) -> Any:
+    """Send to every page the user `user_id` (a token's `sub`) has open."""
+    return _hub(namespace).broadcast.remote(user_channel(user_id), type, data, priority)

@@ -12,6 +12,7 @@ the broker holds the rest (back-pressure, no unbounded queue here).
 
 from __future__ import annotations
 
+import copy
 import logging
 import queue
 import threading
@@ -62,6 +63,14 @@ class IngestActor:
         self.client = self._connect(settings)
         for target, name in ((self._flush_loop, "flush"), (self._complete_loop, "complete")):
             threading.Thread(target=target, name=name, daemon=True).start()
+
+    def update_fleet(self, fleet: Fleet) -> int:
+        """A changed fleet (the API's fleet edits): new lookups for the next messages."""
+        index = FleetIndex(fleet)
+        decoder = copy.copy(self.decoder)
+        decoder.fleet = index
+        self.index, self.decoder, self._shard_of = index, decoder, {}
+        return len(fleet.guards)
 
     def _connect(self, settings: Settings) -> mqtt.Client:
         client = mqtt.Client(

@@ -60,6 +60,34 @@ class EntityShard:
             return None
         return {"position": guard.position, "zones": dict(guard.geofence.inside)}
 
+    # -- for the Serve app: fleet edits and the live device view ----------------------------
+
+    @ray.method(concurrency_group="timer")
+    def update_fleet(self, fleet: Fleet) -> int:
+        with self._lock:
+            self.entities.reload(FleetIndex(fleet))
+            return len(self.entities)
+
+    @ray.method(concurrency_group="timer")
+    def live_devices(self, client_id: int | None = None) -> list[dict[str, Any]]:
+        """Devices this shard has heard from: online, last seen (µs), battery/signal flags."""
+        with self._lock:
+            devices = list(self.entities.devices.values())
+        return [
+            {
+                "device_id": d.spec.id,
+                "client_id": d.who.client_id,
+                "site_id": d.who.site_id,
+                "guard_id": d.owner_id if d.owner_id != d.spec.id else None,
+                "online": d.health.online,
+                "last_seen": d.health.last_seen or None,
+                "battery_low": d.health.battery_low,
+                "signal_weak": d.health.signal_weak,
+            }
+            for d in devices
+            if client_id in (None, d.who.client_id)
+        ]
+
     def _apply(self, records: list[Record]) -> int:
         alerts: list[Alert] = []
         with self._lock:

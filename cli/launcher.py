@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -57,7 +58,7 @@ def start_stack(
     from ray import serve
 
     from actors import runtime
-    from serve.app import noc_app
+    from serve.app import http_options, noc_app
     from simulator.fleet import simulated_fleet
     from simulator.run import Simulator
 
@@ -94,8 +95,8 @@ def start_stack(
         stack._closers.append(stack.runtime.stop)
         console.print(f"[green]✓[/] actors: {', '.join(stack.runtime.actors())}")
         with console.status(f"starting the Serve app on port {settings.http_port}"):
-            serve.start(http_options={"host": "127.0.0.1", "port": settings.http_port})
-            serve.run(noc_app(settings.namespace), name="vigil", route_prefix="/")
+            serve.start(http_options=http_options(settings))
+            serve.run(noc_app(settings, fleet), name="vigil", route_prefix="/")
         stack._closers.append(serve.shutdown)
         console.print(f"[green]✓[/] Serve app on http://127.0.0.1:{settings.http_port}")
         if simulate:
@@ -139,15 +140,19 @@ def spawn_detached(argv: list[str], data_dir: Path, http_port: int, console: Con
                 raise StartupError(
                     f"vigil exited with {process.returncode} while starting:\n{tail}"
                 )
-            if healthy(http_port):
+            if healthy(http_port, tls="--tls-cert" in argv):
                 return process.pid
             time.sleep(0.5)
     raise StartupError(f"vigil did not answer on port {http_port} within 240 s; see {log_path}")
 
 
-def healthy(http_port: int) -> bool:
+def healthy(http_port: int, tls: bool = False) -> bool:
+    scheme = "https" if tls else "http"
+    context = ssl._create_unverified_context() if tls else None  # our own, maybe self-signed
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=2) as response:
+        with urllib.request.urlopen(
+            f"{scheme}://127.0.0.1:{http_port}/healthz", timeout=2, context=context
+        ) as response:
             return bool(response.status == 200)
     except OSError:
         return False

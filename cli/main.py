@@ -32,6 +32,8 @@ def up(
     detach: Annotated[
         bool, typer.Option(help="Return once running; stop with `vigil down`.")
     ] = False,
+    tls_cert: Annotated[str, typer.Option(help="TLS certificate (PEM): https and wss.")] = "",
+    tls_key: Annotated[str, typer.Option(help="TLS private key (PEM) of --tls-cert.")] = "",
 ) -> None:
     """Start vigil on this machine: broker, Ray, actors, the Serve app, a simulated fleet."""
     if simulate < 0:
@@ -51,6 +53,8 @@ def up(
         data_dir=data,
         fleet_path=fleet,
         http_port=http_port,
+        tls_certfile=tls_cert,
+        tls_keyfile=tls_key,
     )
     try:
         stack = launcher.start_stack(
@@ -83,6 +87,31 @@ def down(
         console.print(f"no vigil running from {data}")
         return
     console.print(f"[green]✓[/] stopped vigil (pid {pid})")
+
+
+token_app = typer.Typer(help="API and dashboard tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin, operator or viewer.")] = "operator",
+    tenant: Annotated[str, typer.Option(help="Tenant id ('*': every tenant, admins only).")] = "1",
+    user: Annotated[str, typer.Option(help="User id (default: <role>@<tenant>).")] = "",
+    ttl_h: Annotated[float, typer.Option("--ttl-h", help="Lifetime in hours.")] = 12.0,
+    data: Annotated[Path, typer.Option(help="The --data folder (holds the secret).")] = Path(
+        "data"
+    ),
+) -> None:
+    """Print a signed bearer token for the API and the NOC page."""
+    from serve.tokens import AuthError, issue, load_secret
+
+    secret = load_secret(Settings(data_dir=data.resolve()))
+    try:
+        print(issue(secret, role, tenant, user, ttl_h))
+    except AuthError as exc:
+        console.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(2) from None
 
 
 def _where(http_port: int, data: Path, note: str, ray_url: str = "", broker: str = "") -> None:

@@ -99,6 +99,22 @@ class Settings:
     offline_after_s: dict[str, float] = field(
         default_factory=lambda: {"tracker": 300.0, "panic_button": 900.0, "sensor": 1800.0}
     )
+    # -- the Serve app (serve/) --
+    #: Secret signing API tokens; empty: read from <data_dir>/.secret (created, mode 0600).
+    token_secret: str = ""
+    #: Lifetime of a token `vigil token create` prints, unless told otherwise (h).
+    token_ttl_h: float = 12.0
+    #: TLS certificate and key (PEM) for https/wss; empty: plain http/ws.
+    tls_certfile: str = ""
+    tls_keyfile: str = ""
+    #: Requests (WebSocket connections included) one Serve replica takes at once.
+    serve_max_ongoing_requests: int = 2000
+    #: Serve replicas of the NOC app.
+    serve_replicas: int = 1
+    #: Messages waiting per WebSocket client; a client that cannot take an alert is dropped.
+    ws_queue: int = 1000
+    #: A WebSocket client gets at most one position update per guard this often (s).
+    ws_position_interval_s: float = 0.5
 
     @property
     def broker(self) -> tuple[str, int]:

@@ -1,8 +1,13 @@
-"""The Serve application: a Starlette ingress in front of the Hub.
+"""The Serve application: one Starlette ingress for the NOC page, the API and /ws.
 
-Routes: `/` the NOC page, `/api/live` guards and alerts now, `/healthz` liveness.
-Starlette stays inside `serve/`; actors are reached through handles given to the
-builder, and every actor call is awaited, never blocking the event loop.
+Routes: `/` the NOC page (and `/static/`), `/api/...` REST (serve/routes/, every
+endpoint with the role it needs), `/api/openapi.json`, `/ws` the live feed, `/healthz` liveness.
+
+`noc_app(settings, fleet)` composes it: it starts the two actors only the API uses
+(the fleet registry and the command desk, named `vigil-fleet` and `vigil-commands`)
+and binds a deployment whose replicas reach every actor by name. Starlette stays
+inside `serve/`; every actor call is awaited and DuckDB runs in worker threads, so
+nothing blocks a replica's event loop.
 """
 
 from __future__ import annotations
@@ -15,57 +20,125 @@ from ray import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
-PAGE = files("serve").joinpath("static/noc.html").read_text()
+from actors.commands import CommandDesk
+from actors.registry import FleetRegistry
+from actors.runtime import RESILIENT
+from core.fleet import Fleet, load_fleet
+from core.settings import Settings
+from serve import openapi, websocket
+from serve.endpoints import Endpoint, routes
+from serve.fanout import Fanout
+from serve.feed import LiveFeed
+from serve.history import History
+from serve.routes import alerts, commands, fleet, history, live
+from serve.services import Services
+from serve.tokens import load_secret
+
+STATIC = files("serve").joinpath("static")
+PAGE = STATIC.joinpath("noc.html").read_text()
+RESOURCES = (fleet, live, alerts, history, commands)
+#: The driver's handles to the API's actors: Ray ends a non-detached actor, named or
+#: not, once no handle to it is left.
+API_ACTORS: dict[str, Any] = {}
 
 
-class BadRequest(Exception):
-    """A query parameter that does not parse; the response names it."""
+def api_endpoints(services: Services) -> list[Endpoint]:
+    """Every REST endpoint, in the order the OpenAPI document lists them."""
+    return [e for resource in RESOURCES for e in resource.endpoints(services)]
 
 
-def _int_param(request: Request, name: str, default: int | None) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(f"query parameter {name!r} must be an integer, got {raw!r}") from None
+def build_app(services: Services) -> Starlette:
+    settings = services.settings
+    endpoints = api_endpoints(services)
+    document = openapi.document(endpoints)
+    fanout = Fanout(settings.ws_queue)
+    feed = LiveFeed(services.hub, fanout, settings.ws_position_interval_s)
 
-
-def build_app(hub: Any) -> Starlette:
     async def index(_: Request) -> HTMLResponse:
         return HTMLResponse(PAGE)
 
     async def healthz(_: Request) -> JSONResponse:
-        await hub.ping.remote()  # the Hub answers: the live path works
+        await services.hub.ping.remote()  # the Hub answers: the live path works
         return JSONResponse({"status": "ok"})
 
-    async def live(request: Request) -> JSONResponse:
-        try:
-            client_id = _int_param(request, "client_id", None)
-            since = _int_param(request, "since", 0)
-        except BadRequest as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(await hub.snapshot.remote(client_id, since))
+    async def spec(_: Request) -> JSONResponse:
+        return JSONResponse(document)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", index),
             Route("/healthz", healthz),
-            Route("/api/live", live),
+            Route("/api/openapi.json", spec),
+            WebSocketRoute("/ws", websocket.endpoint(services.hub, feed, fanout, services.secret)),
+            *routes(endpoints, services.secret),
+            Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
         ]
+    )
+    app.state.fanout = fanout
+    return app
+
+
+def connect(settings: Settings, secret: str) -> Services:
+    """Handles to the running actors, by name (inside a replica)."""
+
+    def actor(name: str) -> Any:
+        return ray.get_actor(name, namespace=settings.namespace)
+
+    return Services(
+        settings=settings,
+        secret=secret,
+        hub=actor("vigil-hub"),
+        router=actor("vigil-router"),
+        registry=actor("vigil-fleet"),
+        commands=actor("vigil-commands"),
+        shards=[actor(f"vigil-shard-{i}") for i in range(settings.shards)],
+        history=History(settings.data_dir, settings.lake_uri),
     )
 
 
-def noc_app(namespace: str, max_ongoing_requests: int = 200) -> Any:
-    """The Serve application, bound and ready for `serve.run`."""
+def start_api_actors(settings: Settings, fleet: Fleet) -> None:
+    """The registry (with the fleet the runtime started with) and the command desk."""
+
+    def actor(name: str) -> Any:
+        return ray.get_actor(name, namespace=settings.namespace)
+
+    targets = [actor(f"vigil-shard-{i}") for i in range(settings.shards)]
+    targets += [actor(f"vigil-ingest-{i}") for i in range(settings.ingest_actors)]
+    named = {**RESILIENT, "namespace": settings.namespace, "get_if_exists": True}
+    registry_class: Any = FleetRegistry
+    desk_class: Any = CommandDesk
+    registry = registry_class.options(name="vigil-fleet", **named).remote(settings, fleet, targets)
+    desk = desk_class.options(name="vigil-commands", **named).remote(settings)
+    ray.get([registry.get_stats.remote(), desk.get_stats.remote()], timeout=60)
+    API_ACTORS.update({"vigil-fleet": registry, "vigil-commands": desk})
+
+
+def http_options(settings: Settings, host: str = "127.0.0.1") -> dict[str, Any]:
+    """Serve's proxy options: https/wss when a certificate is configured."""
+    options: dict[str, Any] = {"host": host, "port": settings.http_port}
+    if settings.tls_certfile:
+        options |= {"ssl_certfile": settings.tls_certfile, "ssl_keyfile": settings.tls_keyfile}
+    return options
+
+
+def noc_app(settings: Settings | str, fleet: Fleet | None = None) -> Any:
+    """The Serve application, bound and ready for `serve.run` (call it on the driver)."""
+    if isinstance(settings, str):  # the older noc_app(namespace) call
+        settings = Settings(namespace=settings)
+    start_api_actors(settings, fleet or load_fleet(settings.fleet_path))
+    secret = load_secret(settings)
 
     def builder() -> Starlette:
-        return build_app(ray.get_actor("vigil-hub", namespace=namespace))
+        return build_app(connect(settings, secret))
 
     deployment: Any = serve.deployment(
-        serve.ingress(builder)(), name="noc", max_ongoing_requests=max_ongoing_requests
+        serve.ingress(builder)(),
+        name="noc",
+        num_replicas=settings.serve_replicas,
+        max_ongoing_requests=settings.serve_max_ongoing_requests,
+        ray_actor_options={"num_cpus": 0},  # I/O bound, like vigil's actors
     )
     return deployment.bind()

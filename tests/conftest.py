@@ -64,6 +64,7 @@ class Vigil:
     runtime: Any
     settings: Any
     broker: Any
+    fleet: Any = None
 
     @property
     def data(self) -> Path:
@@ -142,15 +143,17 @@ def vigil(
         notify_backoff_s=0.1,  # retries (and dead letters) within a test's patience
         notify_backoff_max_s=1.0,
     )
-    fleet = integration_fleet(load_fleet(settings.fleet_path))
-    running = runtime.start(settings, alerts_fleet(fleet, mailbox.port, webhooks.port))
+    fleet = alerts_fleet(
+        integration_fleet(load_fleet(settings.fleet_path)), mailbox.port, webhooks.port
+    )
+    running = runtime.start(settings, fleet)
     running.ready(timeout=120)
     wait_for(
         lambda: all(s["connects"] for s in _stats(running.ingest)),
         30,
         "every ingest actor connected to the broker",
     )
-    yield Vigil(running, settings, broker)
+    yield Vigil(running, settings, broker, fleet)
     running.stop()
 
 
@@ -158,3 +161,36 @@ def _stats(actors: list[Any]) -> list[dict[str, Any]]:
     import ray
 
     return list(ray.get([a.get_stats.remote() for a in actors]))
+
+
+@dataclass
+class Noc:
+    """The Serve app (NOC page, API, /ws) running on the session's vigil."""
+
+    url: str
+    settings: Any
+    vigil: Vigil
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http", "ws", 1) + "/ws"
+
+    def token(self, role: str = "operator", tenant: int | str = 1, user: str = "") -> str:
+        from serve.tokens import issue, load_secret
+
+        return issue(load_secret(self.settings), role, tenant, user)
+
+
+@pytest.fixture(scope="session")
+def noc(vigil: Vigil) -> Iterator[Noc]:
+    """Serve started once per session in the session's Ray cluster, on a free port."""
+    from ray import serve
+
+    from cli.broker import free_port
+    from serve.app import http_options, noc_app
+
+    settings = vigil.settings.with_(http_port=free_port(), serve_replicas=1)
+    serve.start(http_options=http_options(settings))
+    serve.run(noc_app(settings, vigil.fleet), name="vigil", route_prefix="/")
+    yield Noc(f"http://127.0.0.1:{settings.http_port}", settings, vigil)
+    serve.shutdown()

@@ -40,8 +40,10 @@ def clean_checkout(target: Path) -> Path:
     return target
 
 
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as response:
+def get_json(url: str, token: str = "") -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())
 
 
@@ -78,9 +80,18 @@ def test_up_detach_serves_the_simulated_fleet_and_down_stops_everything(tmp_path
 
         page = urllib.request.urlopen(f"http://127.0.0.1:{http}/", timeout=5).read().decode()
         assert "vigil NOC" in page
+        token = subprocess.run(
+            [*vigil, "token", "create", "--role", "admin", "--tenant", "*"],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
         live = wait_for(
             lambda: (
-                (s := get_json(f"http://127.0.0.1:{http}/api/live"))
+                (s := get_json(f"http://127.0.0.1:{http}/api/live", token))
                 and len([g for g in s["guards"] if g["guard_id"].startswith("sim-")]) == 50
                 and s
             ),

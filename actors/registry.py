@@ -1,0 +1,143 @@
+"""FleetRegistry: the one place the running fleet changes (the API's fleet CRUD).
+
+Edits are serialised here, checked whole (actors/fleet_edits.py), appended to
+`<data_dir>/fleet_edits.json` and handed to every actor holding a FleetIndex (ingest,
+shards, and any other with an `update_fleet` method) before the call returns. The
+fleet file stays the source: on start the registry replays the saved edits over it,
+so API changes survive restarts; an edit the file no longer allows is skipped and
+logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from actors import fleet_edits
+from actors.fleet_edits import FleetEditError
+from core.fleet import Fleet
+from core.settings import Settings
+
+log = logging.getLogger("vigil.registry")
+
+EDITS_FILE = "fleet_edits.json"
+
+
+@ray.remote
+class FleetRegistry:
+    def __init__(self, settings: Settings, fleet: Fleet, targets: list[Any]) -> None:
+        self.path = Path(settings.data_dir) / EDITS_FILE
+        self.targets = targets
+        self.fleet = fleet
+        self.edits: list[dict[str, Any]] = []
+        self.version = 0
+        self.skipped = 0
+        for edit in self._saved():
+            try:
+                self.fleet = self._apply(self.fleet, edit)
+                self.edits.append(edit)
+            except FleetEditError as exc:
+                self.skipped += 1
+                log.warning("saved fleet edit %s no longer applies: %s", edit, exc)
+        if self.edits:
+            self._push()
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get_fleet(self) -> Fleet:
+        return self.fleet
+
+    def items(self, collection: str, tenant: int | None) -> list[Any]:
+        return [fleet_edits.as_json(i) for i in fleet_edits.visible(self.fleet, collection, tenant)]
+
+    def get(self, collection: str, item_id: str, tenant: int | None) -> Any:
+        return fleet_edits.as_json(fleet_edits.find(self.fleet, collection, item_id, tenant))
+
+    def zones(self, site_id: str, tenant: int | None) -> dict[str, Any]:
+        return fleet_edits.zones_to_geojson(fleet_edits.find(self.fleet, "sites", site_id, tenant))
+
+    def tenant_of(self, collection: str, item_id: str) -> int | None:
+        """Whose an entity is (None when unknown): the API's tenancy check."""
+        try:
+            item = fleet_edits.find(self.fleet, collection, item_id, None)
+        except FleetEditError:
+            return None
+        return fleet_edits.tenant_of(self.fleet, collection, item)
+
+    def get_stats(self) -> dict[str, Any]:
+        return {"version": self.version, "edits": len(self.edits), "skipped": self.skipped}
+
+    # -- edits ---------------------------------------------------------------------------
+
+    def put(
+        self, collection: str, item_id: str | None, body: Any, tenant: int | None, create: bool
+    ) -> Any:
+        edit: dict[str, Any] = {"op": "create" if create else "replace"}
+        edit["collection"] = collection
+        edit |= {"id": item_id, "body": body, "tenant": tenant}
+        fleet, item = fleet_edits.put(self.fleet, collection, item_id, body, tenant, create)
+        self._commit(fleet, edit | {"id": str(item.id)})
+        return fleet_edits.as_json(item)
+
+    def put_zones(self, site_id: str, geojson: Any, tenant: int | None) -> dict[str, Any]:
+        site = fleet_edits.find(self.fleet, "sites", site_id, tenant)
+        zones = fleet_edits.zones_from_geojson(geojson)
+        body = fleet_edits.as_json(site) | {"zones": fleet_edits.as_json(zones)}
+        fleet, site = fleet_edits.put(self.fleet, "sites", site_id, body, tenant, create=False)
+        edit = {"op": "replace", "collection": "sites", "id": site_id, "body": body}
+        self._commit(fleet, edit | {"tenant": tenant})
+        return fleet_edits.zones_to_geojson(site)
+
+    def delete(self, collection: str, item_id: str, tenant: int | None) -> Any:
+        gone = fleet_edits.as_json(fleet_edits.find(self.fleet, collection, item_id, tenant))
+        fleet = fleet_edits.delete(self.fleet, collection, item_id, tenant)
+        self._commit(fleet, {"op": "delete", "collection": collection, "id": item_id})
+        return gone
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _apply(self, fleet: Fleet, edit: dict[str, Any]) -> Fleet:
+        if edit["op"] == "delete":
+            return fleet_edits.delete(fleet, edit["collection"], edit["id"], None)
+        create = edit["op"] == "create"
+        fleet, _ = fleet_edits.put(
+            fleet, edit["collection"], edit["id"], edit["body"], edit.get("tenant"), create
+        )
+        return fleet
+
+    def _commit(self, fleet: Fleet, edit: dict[str, Any]) -> None:
+        """Durable first (the file), then live (every actor), then visible (here)."""
+        self._save([*self.edits, edit])
+        self.edits.append(edit)
+        self.fleet = fleet
+        self._push()
+
+    def _push(self) -> None:
+        self.version += 1
+        calls = []
+        for target in self.targets:
+            try:
+                calls.append(target.update_fleet.remote(self.fleet))
+            except AttributeError:  # an actor that does not take fleet updates
+                continue
+        ray.get(calls)
+
+    def _saved(self) -> list[dict[str, Any]]:
+        try:
+            return list(json.loads(self.path.read_text()))
+        except FileNotFoundError:
+            return []
+
+    def _save(self, edits: list[dict[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        with open(partial, "w") as out:
+            json.dump(edits, out, indent=1)
+            out.flush()
+            os.fsync(out.fileno())
+        partial.replace(self.path)

@@ -1,0 +1,98 @@
+"""/api/{tenants,sites,guards,devices,sensors}: the fleet, read by all, edited by admins.
+
+Sites' zones are GeoJSON; `/api/sites/{id}/zones` reads and replaces them as a
+FeatureCollection. Edits go through the registry actor, which checks the whole fleet
+and hands it to the running actors before answering.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from actors.fleet_edits import TYPES
+from serve.endpoints import Call, Endpoint, Param
+from serve.services import Services
+from serve.tokens import Role
+
+REF = "#/components/schemas/{name}"
+FEATURE_COLLECTION = {
+    "type": "object",
+    "required": ["type", "features"],
+    "properties": {"type": {"const": "FeatureCollection"}, "features": {"type": "array"}},
+}
+
+
+def endpoints(s: Services) -> list[Endpoint]:
+    found: list[Endpoint] = []
+    for collection, kind in TYPES.items():
+        (schema,), defs = msgspec.json.schema_components([kind], ref_template=REF)
+        found += _collection(s, collection, schema | {"$defs": defs})
+    found += _zones(s)
+    return found
+
+
+def _collection(s: Services, collection: str, schema: dict[str, Any]) -> list[Endpoint]:
+    one = f"/api/{collection}/{{item_id}}"
+
+    async def list_(call: Call) -> Any:
+        return await s.registry.items.remote(collection, call.tenant_filter())
+
+    async def get(call: Call) -> Any:
+        return await s.registry.get.remote(collection, call.path("item_id"), call.principal.tenant)
+
+    async def create(call: Call) -> Any:
+        body = await call.json()
+        return await s.registry.put.remote(collection, None, body, call.principal.tenant, True)
+
+    async def replace(call: Call) -> Any:
+        body = await call.json()
+        item_id, tenant = call.path("item_id"), call.principal.tenant
+        return await s.registry.put.remote(collection, item_id, body, tenant, False)
+
+    async def update(call: Call) -> Any:
+        body = await call.json()
+        item_id, tenant = call.path("item_id"), call.principal.tenant
+        current = await s.registry.get.remote(collection, item_id, tenant)
+        merged = current | body if isinstance(body, dict) else body
+        return await s.registry.put.remote(collection, item_id, merged, tenant, False)
+
+    async def delete(call: Call) -> Any:
+        item_id, tenant = call.path("item_id"), call.principal.tenant
+        return await s.registry.delete.remote(collection, item_id, tenant)
+
+    tag = collection
+    clients = (Param("client_id", "integer", "all-tenant admins: one tenant only"),)
+    return [
+        Endpoint(
+            "GET", f"/api/{collection}", Role.VIEWER, list_, f"List {collection}", tag, clients
+        ),
+        Endpoint(
+            "POST", f"/api/{collection}", Role.ADMIN, create, "Create", tag, body=schema, status=201
+        ),
+        Endpoint("GET", one, Role.VIEWER, get, "Get one", tag),
+        Endpoint("PUT", one, Role.ADMIN, replace, "Replace", tag, body=schema),
+        Endpoint(
+            "PATCH", one, Role.ADMIN, update, "Change some fields", tag, body={"type": "object"}
+        ),
+        Endpoint("DELETE", one, Role.ADMIN, delete, "Delete (refused while referenced)", tag),
+    ]
+
+
+def _zones(s: Services) -> list[Endpoint]:
+    path = "/api/sites/{item_id}/zones"
+
+    async def get(call: Call) -> Any:
+        return await s.registry.zones.remote(call.path("item_id"), call.principal.tenant)
+
+    async def put(call: Call) -> Any:
+        body = await call.json()
+        return await s.registry.put_zones.remote(call.path("item_id"), body, call.principal.tenant)
+
+    return [
+        Endpoint("GET", path, Role.VIEWER, get, "A site's zones as GeoJSON", "sites"),
+        Endpoint(
+            "PUT", path, Role.ADMIN, put, "Replace a site's zones", "sites", body=FEATURE_COLLECTION
+        ),
+    ]

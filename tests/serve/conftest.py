@@ -1,0 +1,74 @@
+"""Clients for the Serve app's tests: REST with a token, and the entities they own.
+
+Each test module creates its own guards and devices through the API itself (so fleet
+edits reaching the running shards are exercised everywhere), named after the module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Noc
+
+
+class Api:
+    def __init__(self, noc: Noc, token: str | None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=noc.url, headers=headers, timeout=30)
+
+    def call(self, method: str, path: str, body: Any = None, **params: Any) -> httpx.Response:
+        content = body if isinstance(body, str | bytes) else None
+        payload = None if body is None or content is not None else body
+        return self.http.request(method, path, json=payload, content=content, params=params)
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.call("GET", path, **params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def post(self, path: str, body: Any = None) -> Any:
+        response = self.call("POST", path, body)
+        assert response.status_code in (200, 201, 202), response.text
+        return response.json()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@pytest.fixture(scope="session")
+def clients(noc: Noc) -> Iterator[dict[str, Api]]:
+    """admin1, operator1, viewer1, admin2, operator2, platform (admin of every tenant)."""
+    made = {
+        "admin1": Api(noc, noc.token("admin", 1, "adam@1")),
+        "operator1": Api(noc, noc.token("operator", 1, "olga@1")),
+        "viewer1": Api(noc, noc.token("viewer", 1, "vera@1")),
+        "admin2": Api(noc, noc.token("admin", 2, "adam@2")),
+        "operator2": Api(noc, noc.token("operator", 2, "oleg@2")),
+        "platform": Api(noc, noc.token("admin", "*", "root")),
+        "anonymous": Api(noc, None),
+    }
+    yield made
+    for api in made.values():
+        api.close()
+
+
+def make_guard(admin: Api, tenant: int, site: str, name: str) -> tuple[str, str]:
+    """A guard and the tracker it carries, created through the API."""
+    device, guard = f"{name}-dev", f"{name}-guard"
+    admin.post("/api/devices", {"id": device, "client_id": tenant, "class": "tracker"})
+    admin.post(
+        "/api/guards", {"id": guard, "client_id": tenant, "site_id": site, "device_id": device}
+    )
+    return guard, device
+
+
+def fix(lat: float, lon: float, ts: str | None = None) -> str:
+    body: dict[str, Any] = {"lat": lat, "lon": lon, "accuracy": 5.0}
+    if ts:
+        body["timestamp"] = ts
+    return json.dumps(body)
