@@ -113,6 +113,10 @@ def apply(state: AlertState, event: AlertEvent) -> AlertState:
     step = Step(event.who, event.ts, event.note)
     match event.type:
         case EventType.REPEATED:
+            if state.events[-1].type == EventType.REPEATED:
+                # A stuck button repeats forever: the timeline keeps the latest repeat of a
+                # run (its count says how many); the lake keeps every one.
+                events = (*state.events[:-1], event) if event.count > state.count else state.events
             count, seen = max(state.count, event.count), max(state.last_seen, event.ts)
             return replace(state, count=count, last_seen=seen, events=events)
         case EventType.ASSIGNED:

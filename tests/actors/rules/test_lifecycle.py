@@ -111,3 +111,11 @@ def test_as_dict_serves_state_and_timeline() -> None:
         ("raised", ""),
         ("acknowledged", "op-1"),
     ]
+
+
+def test_a_run_of_repeats_keeps_one_timeline_entry_with_the_latest_count() -> None:
+    state = raised()
+    for n in range(2, 1001):
+        state = step(state, EventType.REPEATED, T0 + n, count=n, ref=f"r{n}")
+    assert state.count == 1000
+    assert [(e.type, e.count) for e in state.events] == [("raised", 1), ("repeated", 1000)]
