@@ -60,12 +60,20 @@ class History:
         )
 
     async def readings(
-        self, sensor_id: str, tenant: int | None, start: int, end: int, limit: int
+        self,
+        sensor_id: str,
+        tenant: int | None,
+        start: int,
+        end: int,
+        limit: int,
+        newest_first: bool = False,
     ) -> list[dict[str, Any]]:
+        order = "DESC" if newest_first else "ASC"
         return await self.rows(
             "SELECT epoch_us(ts) AS ts, kind, value, value_text, site_id "
             f"FROM sensor_readings WHERE sensor_id = ? AND {TENANT} "
-            "AND ts BETWEEN make_timestamptz(?) AND make_timestamptz(?) ORDER BY ts LIMIT ?",
+            "AND ts BETWEEN make_timestamptz(?) AND make_timestamptz(?) "
+            f"ORDER BY ts {order} LIMIT ?",
             [sensor_id, tenant, tenant, start, end, limit],
         )
 

@@ -194,3 +194,22 @@ def noc(vigil: Vigil) -> Iterator[Noc]:
     serve.run(noc_app(settings, vigil.fleet), name="vigil", route_prefix="/")
     yield Noc(f"http://127.0.0.1:{settings.http_port}", settings, vigil)
     serve.shutdown()
+
+
+@pytest.fixture(scope="session")
+def clients(noc: Noc) -> Iterator[dict[str, Any]]:
+    """admin1, operator1, viewer1, admin2, operator2, platform (admin of every tenant)."""
+    from tests.serve.apiclient import Api
+
+    made = {
+        "admin1": Api(noc, noc.token("admin", 1, "adam@1")),
+        "operator1": Api(noc, noc.token("operator", 1, "olga@1")),
+        "viewer1": Api(noc, noc.token("viewer", 1, "vera@1")),
+        "admin2": Api(noc, noc.token("admin", 2, "adam@2")),
+        "operator2": Api(noc, noc.token("operator", 2, "oleg@2")),
+        "platform": Api(noc, noc.token("admin", "*", "root")),
+        "anonymous": Api(noc, None),
+    }
+    yield made
+    for api in made.values():
+        api.close()

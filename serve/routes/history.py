@@ -57,7 +57,11 @@ def endpoints(s: Services) -> list[Endpoint]:
     async def readings(call: Call) -> Any:
         sensor_id = await check(call, "sensors", "sensor_id")
         start, end, limit = window(call)
-        rows = await s.history.readings(sensor_id, call.principal.tenant, start, end, limit)
+        order = call.text("order", "asc")
+        if order not in ("asc", "desc"):
+            raise ApiError(400, "order", f"expected asc or desc, got {order!r}")
+        tenant = call.principal.tenant
+        rows = await s.history.readings(sensor_id, tenant, start, end, limit, order == "desc")
         return {"sensor_id": sensor_id, "readings": rows}
 
     async def alerts(call: Call) -> Any:
@@ -107,7 +111,7 @@ def endpoints(s: Services) -> list[Endpoint]:
             readings,
             "A sensor's readings",
             "history",
-            WINDOW,
+            (*WINDOW, Param("order", doc="asc (default) or desc")),
         ),
         Endpoint(
             "GET",

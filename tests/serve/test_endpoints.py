@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Noc, wait_for
-from tests.serve.conftest import Api, make_guard
+from tests.serve.apiclient import Api, make_guard
 
 pytestmark = pytest.mark.integration
 PUBLIC = {"/api/openapi.json"}

@@ -1,4 +1,4 @@
-"""Clients for the Serve app's tests: REST with a token, and the entities they own.
+"""A REST client for the Serve app's tests, and the entities they own.
 
 Each test module creates its own guards and devices through the API itself (so fleet
 edits reaching the running shards are exercised everywhere), named after the module.
@@ -7,11 +7,9 @@ edits reaching the running shards are exercised everywhere), named after the mod
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.conftest import Noc
 
@@ -38,23 +36,6 @@ class Api:
 
     def close(self) -> None:
         self.http.close()
-
-
-@pytest.fixture(scope="session")
-def clients(noc: Noc) -> Iterator[dict[str, Api]]:
-    """admin1, operator1, viewer1, admin2, operator2, platform (admin of every tenant)."""
-    made = {
-        "admin1": Api(noc, noc.token("admin", 1, "adam@1")),
-        "operator1": Api(noc, noc.token("operator", 1, "olga@1")),
-        "viewer1": Api(noc, noc.token("viewer", 1, "vera@1")),
-        "admin2": Api(noc, noc.token("admin", 2, "adam@2")),
-        "operator2": Api(noc, noc.token("operator", 2, "oleg@2")),
-        "platform": Api(noc, noc.token("admin", "*", "root")),
-        "anonymous": Api(noc, None),
-    }
-    yield made
-    for api in made.values():
-        api.close()
 
 
 def make_guard(admin: Api, tenant: int, site: str, name: str) -> tuple[str, str]:

@@ -1,0 +1,95 @@
+"""The NOC page in a real browser: sign in with an operator token, watch a guard move,
+see a panic in the feed within 1 s, acknowledge it, and find that in the API and lake."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Noc, wait_for
+from tests.serve.apiclient import Api, make_guard
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "noc.png"
+CAMPUS = (12.9716, 77.5946)  # the middle of site-mg-road's campus zone
+
+
+def test_operator_sees_a_guard_move_a_panic_arrive_and_acknowledges_it(
+    noc: Noc, clients: dict[str, Api], browser: Any
+) -> None:
+    guard, device = make_guard(clients["admin1"], 1, "site-mg-road", "page")
+    crew = [make_guard(clients["admin1"], 1, "site-mg-road", f"crew{n:02d}")[0] for n in range(16)]
+    noc.vigil.publish(f"guard/{guard}/gps", _fix(*CAMPUS))
+    _walk(noc, crew, 0)
+    wait_for(lambda: _live(clients, guard), 10, "the guard's first fix on the live view")
+
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(noc.url + "/")
+    page.fill("#token", noc.token("operator", 1, "olga@1"))
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#login.hidden", state="attached", timeout=10_000)
+    page.wait_for_function(f"noc.marker({json.dumps(guard)}) !== null", timeout=10_000)
+    before = page.evaluate(f"noc.marker({json.dumps(guard)})")
+
+    noc.vigil.publish(f"guard/{guard}/gps", _fix(CAMPUS[0] + 0.0012, CAMPUS[1] + 0.0010))
+    page.wait_for_function(
+        f"(m => m && (Math.abs(m.x - {before['x']}) > 5 || Math.abs(m.y - {before['y']}) > 5))"
+        f"(noc.marker({json.dumps(guard)}))",
+        timeout=10_000,
+    )
+
+    published = time.monotonic()
+    noc.vigil.publish(f"device/{device}/alert", '{"type": "panic"}')
+    item = f"#alerts li.open:has-text('{guard}')"
+    left_ms = max(1.0, 1000 * (1.0 - (time.monotonic() - published)))
+    page.wait_for_selector(item, timeout=left_ms)  # the issue's deadline: 1 s after publishing
+    alert_id = page.get_attribute(item, "data-alert-id")
+    assert alert_id and "panic" in (page.text_content(item) or "")
+
+    _walk(noc, crew, 1)
+    page.wait_for_timeout(600)  # one position tick, so the screenshot shows the crew's walk
+    page.click(f"{item} button[data-action=acknowledge]")
+    page.wait_for_selector(f"#alerts li.acknowledged[data-alert-id='{alert_id}']", timeout=10_000)
+    page.click(f"#alerts li[data-alert-id='{alert_id}']")
+    page.wait_for_selector("#detail table", timeout=10_000)
+
+    state = clients["viewer1"].get(f"/api/alerts/{alert_id}")
+    assert state["status"] == "acknowledged"
+    assert state["acknowledged_by"] == "olga@1"
+    wait_for(
+        lambda: (
+            noc.vigil.count(
+                "alert_events",
+                "alert_id = ? AND type = 'acknowledged' AND who = 'olga@1'",
+                [alert_id],
+            )
+            == 1
+        ),
+        10,
+        "the acknowledgement in the lake",
+    )
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+    page.close()
+
+
+def _fix(lat: float, lon: float) -> str:
+    return json.dumps({"lat": lat, "lon": lon, "accuracy": 6.0})
+
+
+def _walk(noc: Noc, crew: list[str], step: int) -> None:
+    """The crew on a ring around the campus centre (a few outside its fence)."""
+    for n, guard in enumerate(crew):
+        angle = 2 * math.pi * n / len(crew) + step * 0.15
+        radius = 0.0016 if n % 5 else 0.0024
+        lat, lon = CAMPUS[0] + radius * math.sin(angle), CAMPUS[1] + radius * math.cos(angle)
+        noc.vigil.publish(f"guard/{guard}/gps", _fix(lat, lon))
+
+
+def _live(clients: dict[str, Api], guard: str) -> bool:
+    return any(g["guard_id"] == guard for g in clients["operator1"].get("/api/live/guards"))
