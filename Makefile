@@ -33,10 +33,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# Mosquitto (broker and its command-line clients) from Debian when missing.
+# From Debian when missing: Mosquitto and its clients, Chromium (the NOC page's browser test).
 system-deps:
 	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || NEED="$$NEED mosquitto"; \
 	command -v mosquitto_pub >/dev/null 2>&1 || NEED="$$NEED mosquitto-clients"; \
+	command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || NEED="$$NEED chromium"; \
 	if [ -n "$$NEED" ]; then \
 		echo "installing Debian packages:$$NEED"; \
 		$(SUDO) apt-get update -qq && \
