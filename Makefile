@@ -33,11 +33,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# From Debian when missing: Mosquitto and its clients, Chromium (the NOC page's browser test).
+# From Debian when missing: Mosquitto and its clients, Prometheus (the dashboards' test).
 system-deps:
 	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || NEED="$$NEED mosquitto"; \
 	command -v mosquitto_pub >/dev/null 2>&1 || NEED="$$NEED mosquitto-clients"; \
 	command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || NEED="$$NEED chromium"; \
+	command -v prometheus >/dev/null 2>&1 || NEED="$$NEED prometheus"; \
 	if [ -n "$$NEED" ]; then \
 		echo "installing Debian packages:$$NEED"; \
 		$(SUDO) apt-get update -qq && \

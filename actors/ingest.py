@@ -27,8 +27,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from core.decode import Decoder
-from core.errors import BadMessage
+from core.errors import DEAD_LETTER_REASONS, BadMessage
 from core.fleet import Fleet, FleetIndex
+from core.metrics import SIZE_BUCKETS, Histogram
 from core.records import DeadLetter, Record
 from core.schemas import to_batch
 from core.settings import Settings
@@ -53,7 +54,10 @@ class IngestActor:
         self.max_messages = settings.batch_max_messages
         self.max_wait = settings.batch_max_ms / 1000
         self.stats: Counter[str] = Counter()
-        self.dead_letters: Counter[str] = Counter()
+        self.dead_letters: Counter[str] = Counter(dict.fromkeys(DEAD_LETTER_REASONS, 0))
+        self.messages: Counter[str] = Counter()  # per table the message became a row of
+        self.batch_sizes = Histogram(SIZE_BUCKETS)
+        self.ack_latency = Histogram()  # receipt to PUBACK, oldest message of each batch
         self._shard_of: dict[str, int] = {}
         self._buffer: list[Item] = []
         self._oldest = 0.0
@@ -80,6 +84,7 @@ class IngestActor:
             manual_ack=True,
         )
         client.on_connect = self._on_connect
+        client.reconnect_delay_set(min_delay=1, max_delay=5)  # paho's default waits up to 2 min
         client.on_message = self._on_message
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY_S
@@ -105,6 +110,8 @@ class IngestActor:
         except BadMessage as error:
             item = self.decoder.dead_letter(msg.topic, msg.payload, error, now)
             self.dead_letters[error.reason] += 1
+        if item is not None:
+            self.messages[item.TABLE] += 1
         if item is None:  # vigil's own downlink traffic
             self._ack([(msg.mid, msg.qos, None)])  # type: ignore[list-item]
             return
@@ -132,6 +139,7 @@ class IngestActor:
                     self._cond.wait(left)
                 batch, self._buffer = self._buffer, []
             self._window.acquire()  # back-pressure: at most `inflight_batches` in flight
+            self.batch_sizes.observe(len(batch))
             self._dispatch(batch, critical=False)
 
     def _dispatch(self, batch: list[Item], critical: bool) -> None:
@@ -190,14 +198,27 @@ class IngestActor:
             if qos:
                 self.client.ack(mid, qos)
         self.stats["acked"] += len(batch)
+        first = batch[0][2]
+        if first is not None:
+            self.ack_latency.observe(time.time() - first.received_at / 1e6)
 
     def get_stats(self) -> dict[str, Any]:
         with self._cond:
             buffered = len(self._buffer)
+            oldest = self._buffer[0][2] if self._buffer else None
+        waiting = list(self._done.queue)  # batches sent, not yet acknowledged
+        if waiting and waiting[0][1][0][2] is not None:
+            oldest = waiting[0][1][0][2]
+        lag = max(0.0, time.time() - oldest.received_at / 1e6) if oldest else 0.0
         return {
             **self.stats,
             "buffered": buffered,
+            "inflight_batches": len(waiting),
+            "oldest_unacked_s": lag,
             "dead_letters": dict(self.dead_letters),
+            "messages": dict(self.messages),
+            "batch_size": self.batch_sizes.to_dict(),
+            "ack_latency": self.ack_latency.to_dict(),
             "connected": self.client.is_connected(),
         }
 

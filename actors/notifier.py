@@ -26,6 +26,7 @@ from actors.notify.channels import Route, check_channels, render, routes, send
 from actors.notify.message import NOTIFY_TYPE, Dispatch, compose
 from core.alerts import NotificationAttempt, Outcome, attempt_id
 from core.fleet import Fleet, FleetIndex
+from core.metrics import Histogram
 from core.schemas import to_batch
 from core.settings import Settings
 
@@ -68,6 +69,8 @@ class Notifier:
         self.backoff_max = settings.notify_backoff_max_s
         self.timeout = settings.notify_timeout_s
         self.stats: Counter[str] = Counter()
+        self.outcomes: Counter[tuple[str, str]] = Counter()  # (channel, outcome)
+        self.latency = Histogram()  # one attempt through apprise, seconds
         self.dead: deque[dict[str, Any]] = deque(maxlen=DEAD_KEPT)
         self.metric = Metric(
             "vigil_notifications",
@@ -138,7 +141,14 @@ class Notifier:
 
     def get_stats(self) -> dict[str, Any]:
         waiting = {f"{c}:{ch}": lane.queue.qsize() for (c, ch), lane in self.lanes.items()}
-        return {**self.stats, "waiting": waiting, "retries_pending": len(self._retries)}
+        return {
+            **self.stats,
+            "waiting": waiting,
+            "retries_pending": len(self._retries),
+            "attempts": {f"{ch}/{out}": n for (ch, out), n in self.outcomes.items()},
+            "attempt_latency": self.latency.to_dict(),
+            "dead_kept": len(self.dead),
+        }
 
     # -- delivery ------------------------------------------------------------------------
 
@@ -214,6 +224,8 @@ class Notifier:
             ts=now,
         )
         self.stats[str(outcome)] += 1
+        self.outcomes[(delivery.route.channel, str(outcome))] += 1
+        self.latency.observe(latency_ms / 1000)
         self.metric.inc(1.0, tags={"channel": delivery.route.channel, "outcome": str(outcome)})
         if outcome == Outcome.DEAD_LETTERED:
             self.dead.append({f: getattr(row, f) for f in row.__struct_fields__})

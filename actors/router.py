@@ -132,11 +132,13 @@ class AlertRouter:
     @ray.method(concurrency_group="api")
     def get_stats(self) -> dict[str, Any]:
         with self._lock:
-            open_alerts = sum(1 for s in self.book.states.values() if s.status == "open")
+            open_alerts = [s for s in self.book.states.values() if s.status == "open"]
             return {
                 **self.counts,
                 "alerts": len(self.book.states),
-                "open": open_alerts,
+                "open": len(open_alerts),
+                "open_critical": sum(1 for s in open_alerts if s.alert.severity == "critical"),
+                "open_by_severity": dict(Counter(s.alert.severity for s in open_alerts)),
                 "downlink": dict(self.downlink.stats),
             }
 

@@ -22,6 +22,7 @@ from core.fleet import Fleet
 from core.settings import Settings
 from storage.writer import StorageWriter
 
+STORAGE_RESOURCE = "vigil-storage"
 #: Every vigil actor is restarted by Ray when its process dies, and calls in flight
 #: are retried; vigil's actors are I/O bound, so they take no CPU slot.
 RESILIENT = {"max_restarts": -1, "max_task_retries": -1, "num_cpus": 0}
@@ -68,20 +69,28 @@ def start(settings: Settings, fleet: Fleet, detached: bool = False) -> Runtime:
     check_channels(fleet, str(settings.fleet_path))
     lifetime = {"lifetime": "detached"} if detached else {}
 
-    def spawn(actor_class: Any, name: str, *args: Any) -> Any:
+    def spawn(actor_class: Any, name: str, *args: Any, **placement: Any) -> Any:
         options = {**RESILIENT, **lifetime, "name": name, "namespace": settings.namespace}
-        return actor_class.options(**options).remote(*args)
+        return actor_class.options(**options, **placement).remote(*args)
 
-    writer = spawn(StorageWriter, "vigil-writer", settings)
+    # The writer's log wants a steady local disk: on a cluster whose head offers the
+    # `vigil-storage` resource (cluster.yaml), it lives there. Ingest and shards spread.
+    storage = (
+        {"resources": {STORAGE_RESOURCE: 0.01}}
+        if STORAGE_RESOURCE in ray.cluster_resources()
+        else {}
+    )
+    spread = {"scheduling_strategy": "SPREAD"}
+    writer = spawn(StorageWriter, "vigil-writer", settings, **storage)
     hub = spawn(Hub, "vigil-hub")
     notifier = spawn(Notifier, "vigil-notifier", settings, fleet, writer)
     router = spawn(AlertRouter, "vigil-router", writer, hub, notifier, settings, fleet)
     shards = [
-        spawn(EntityShard, f"vigil-shard-{i}", i, settings, fleet, router, hub)
+        spawn(EntityShard, f"vigil-shard-{i}", i, settings, fleet, router, hub, **spread)
         for i in range(settings.shards)
     ]
     ingest = [
-        spawn(IngestActor, f"vigil-ingest-{i}", i, settings, fleet, shards, writer)
+        spawn(IngestActor, f"vigil-ingest-{i}", i, settings, fleet, shards, writer, **spread)
         for i in range(settings.ingest_actors)
     ]
     return Runtime(writer, hub, router, shards, ingest, notifier)

@@ -18,8 +18,9 @@ import ray
 
 from actors.entities import Entities
 from actors.pipeline import PIPELINE, timers
-from core.alerts import Alert
+from core.alerts import Alert, Severity
 from core.fleet import Fleet, FleetIndex
+from core.metrics import Histogram
 from core.records import GuardLocation, Record
 from core.settings import Settings
 
@@ -34,6 +35,10 @@ class EntityShard:
         self.router = router
         self.hub = hub
         self.stats: Counter[str] = Counter()
+        self.evaluations: Counter[str] = Counter()
+        self.critical_latency = Histogram()  # critical event to router and Hub, seconds
+        steps = {step.__name__ for steps in PIPELINE.values() for step in steps}
+        self.failures: Counter[str] = Counter(dict.fromkeys(steps, 0))  # zeros are series too
         self._lock = threading.Lock()  # the lanes run on their own threads; state is shared
         self._positions: dict[str, dict[str, Any]] = {}
         self._hub_call: Any = None
@@ -50,8 +55,24 @@ class EntityShard:
         return self._apply(records)
 
     @ray.method(concurrency_group="critical")
-    def get_stats(self) -> dict[str, int]:
-        return {**self.stats, "entities": len(self.entities)}
+    def get_stats(self) -> dict[str, Any]:
+        world = self.entities
+        offline = {d.spec.id for d in world.devices.values() if d.health.online is False}
+        guards_offline = sum(1 for g in world.guards.values() if g.spec.device_id in offline)
+        return {
+            **self.stats,
+            "entities": len(world),
+            "entities_by_kind": {
+                "guard": len(world.guards),
+                "device": len(world.devices),
+                "sensor": len(world.sensors),
+            },
+            "devices_offline": len(offline),
+            "guards_offline": guards_offline,
+            "critical_latency": self.critical_latency.to_dict(),
+            "rule_evaluations": dict(self.evaluations),
+            "rule_failures": dict(self.failures),
+        }
 
     @ray.method(concurrency_group="critical")
     def guard_state(self, guard_id: str) -> dict[str, Any] | None:
@@ -93,10 +114,11 @@ class EntityShard:
         with self._lock:
             for record in records:
                 for step in PIPELINE[type(record)]:
+                    self.evaluations[step.__name__] += 1
                     try:
                         alerts.extend(step(self.entities, record))
                     except Exception:
-                        self.stats[f"rule_failures.{step.__name__}"] += 1
+                        self.failures[step.__name__] += 1
                         log.exception("rule %s failed on %s", step.__name__, record.msg_key)
                 if isinstance(record, GuardLocation):
                     self._note_position(record)
@@ -109,6 +131,10 @@ class EntityShard:
         if alerts:
             self.stats["alerts"] += len(alerts)
             ray.get(self.router.raise_alerts.remote(alerts))
+            now = time.time()
+            for alert in alerts:  # the SLO: from the event (device clock) to the NOC
+                if alert.severity == Severity.CRITICAL:
+                    self.critical_latency.observe(max(0.0, now - alert.ts / 1e6))
 
     def _note_position(self, fix: GuardLocation) -> None:
         current = self._positions.get(fix.guard_id)

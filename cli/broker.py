@@ -7,6 +7,7 @@ raises the queues and turns on TCP_NODELAY (see DESIGN.md, field notes).
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,8 @@ from pathlib import Path
 from core.errors import StartupError
 
 CONFIG = """\
+# Mosquitto started as root switches to user `mosquitto`, which could not write here.
+user {user}
 listener {port} {host}
 allow_anonymous true
 persistence {persistence}
@@ -85,17 +88,21 @@ class Mosquitto:
                 host=self.host,
                 folder=self.folder.resolve(),
                 persistence="true" if self.persistence else "false",
+                user=getpass.getuser(),
             )
         )
-        self.process = subprocess.Popen(
-            [binary, "-c", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with open(self.folder / "mosquitto.stderr", "wb") as errors:
+            self.process = subprocess.Popen(
+                [binary, "-c", str(config)],
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                start_new_session=True,
+            )
+        (self.folder / "mosquitto.pid").write_text(str(self.process.pid))
         if not wait_listening(self.port, timeout, self.host):
             self.stop()
-            log = (self.folder / "mosquitto.log").read_text(errors="replace")[-2000:]
+            said = [self.folder / "mosquitto.stderr", self.folder / "mosquitto.log"]
+            log = "".join(p.read_text(errors="replace") for p in said if p.exists())[-2000:]
             raise StartupError(f"mosquitto: not listening on {self.port} after {timeout}s\n{log}")
         return self
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
+from cli import health
 from cli.broker import Mosquitto, port_free
 from core.errors import StartupError
 from core.fleet import Fleet, load_fleet
@@ -52,6 +53,7 @@ def start_stack(
     mqtt_port: int | None,
     ray_dashboard_port: int,
     console: Console,
+    ray_address: str = "local",
 ) -> Stack:
     """Start every part in order, showing progress; on failure stop what started."""
     import ray
@@ -75,14 +77,18 @@ def start_stack(
             settings = stack.settings = settings.with_(broker_url=stack.broker.url)
             console.print(f"[green]✓[/] Mosquitto on {stack.broker.url}")
         with console.status("starting Ray (about 6 s)"):
+            local: dict[str, Any] = {
+                "include_dashboard": True,
+                "dashboard_host": "127.0.0.1",
+                "dashboard_port": ray_dashboard_port,
+            }
             context = ray.init(
-                address="local",  # a cluster of our own, even if another runs here
+                # "local": a cluster of our own, even if another runs here; else join one
+                address=ray_address,
                 namespace=settings.namespace,
-                include_dashboard=True,
-                dashboard_host="127.0.0.1",
-                dashboard_port=ray_dashboard_port,
                 logging_level=logging.WARNING,
                 log_to_driver=False,
+                **(local if ray_address == "local" else {}),
             )
         stack._closers.append(ray.shutdown)
         stack.dashboard_url = f"http://{context.dashboard_url}" if context.dashboard_url else ""
@@ -99,6 +105,21 @@ def start_stack(
             serve.run(noc_app(settings, fleet), name="vigil", route_prefix="/")
         stack._closers.append(serve.shutdown)
         console.print(f"[green]✓[/] Serve app on http://127.0.0.1:{settings.http_port}")
+        health.write_state(
+            settings.data_dir,
+            {
+                "pid": os.getpid(),
+                "ray_address": context.address_info["gcs_address"],  # type: ignore[attr-defined]
+                # Ray 2.59+ local clusters require its token (~/.ray/auth_token) from clients.
+                "ray_auth_mode": os.environ.get("RAY_AUTH_MODE", "token"),
+                "namespace": settings.namespace,
+                "broker_url": settings.broker_url,
+                "http_port": settings.http_port,
+                "lake": settings.lake,
+                "shards": settings.shards,
+                "ingest_actors": settings.ingest_actors,
+            },
+        )
         if simulate:
             host, port = settings.broker
             stack.simulator = Simulator(fleet, host, port).start()

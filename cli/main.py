@@ -29,6 +29,12 @@ def up(
     http_port: Annotated[int, typer.Option(help="Port of the dashboard and API.")] = 8000,
     ray_dashboard_port: Annotated[int, typer.Option(help="Port of the Ray dashboard.")] = 8265,
     simulate: Annotated[int, typer.Option(help="Simulated guards (0: none).")] = 0,
+    ray_address: Annotated[
+        str, typer.Option(help="Ray to run on: `local` starts one, `auto` joins this node's.")
+    ] = "local",
+    lake: Annotated[
+        str, typer.Option(help="Lake root as a pyarrow.fs URI (s3://...); default: --data.")
+    ] = "",
     detach: Annotated[
         bool, typer.Option(help="Return once running; stop with `vigil down`.")
     ] = False,
@@ -53,12 +59,18 @@ def up(
         data_dir=data,
         fleet_path=fleet,
         http_port=http_port,
+        lake_uri=lake,
         tls_certfile=tls_cert,
         tls_keyfile=tls_key,
     )
     try:
         stack = launcher.start_stack(
-            settings, simulate, None if broker else mqtt_port, ray_dashboard_port, console
+            settings,
+            simulate,
+            None if broker else mqtt_port,
+            ray_dashboard_port,
+            console,
+            ray_address,
         )
     except VigilError as exc:
         console.print(f"[red]✗[/] {exc}")
@@ -87,6 +99,36 @@ def down(
         console.print(f"no vigil running from {data}")
         return
     console.print(f"[green]✓[/] stopped vigil (pid {pid})")
+
+
+@app.command()
+def health(
+    data: Annotated[Path, typer.Option(help="The --data folder vigil was started with.")] = Path(
+        "data"
+    ),
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Check the broker, Ray, every actor, Serve, the lake and the ingest lag.
+
+    Exits non-zero, naming what failed, when any part does not answer."""
+    from cli.health import as_json, run_checks
+
+    try:
+        checks = run_checks(data.resolve())
+    except FileNotFoundError as exc:
+        console.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(2) from None
+    failed = [c.part for c in checks if not c.ok]
+    if json_output:
+        print(as_json(checks))
+    else:
+        for check in checks:
+            mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
+            console.print(f"{mark} {check.part:<16} {check.detail}", soft_wrap=True)
+        if failed:
+            console.print(f"[red]failing: {', '.join(failed)}[/]")
+    if failed:
+        raise typer.Exit(1)
 
 
 token_app = typer.Typer(help="API and dashboard tokens.", no_args_is_help=True)

@@ -9,6 +9,18 @@ class ConfigError(VigilError):
     """A setting or the fleet file is wrong; the message names the key."""
 
 
+#: Every reason a message can be dead-lettered for (docs/spine.md explains each).
+DEAD_LETTER_REASONS = (
+    "oversized",
+    "unknown_topic",
+    "unknown_entity",
+    "invalid_json",
+    "invalid_field",
+    "future_timestamp",
+    "spoofed_id",
+)
+
+
 class BadMessage(VigilError):
     """An uplink message that cannot be applied; becomes a dead letter.
 

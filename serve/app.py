@@ -1,7 +1,8 @@
 """The Serve application: one Starlette ingress for the NOC page, the API and /ws.
 
 Routes: `/` the NOC page (and `/static/`), `/api/...` REST (serve/routes/, every
-endpoint with the role it needs), `/api/openapi.json`, `/ws` the live feed, `/healthz` liveness.
+endpoint with the role it needs), `/api/openapi.json`, `/ws` the live feed,
+`/metrics` Prometheus text for the whole of vigil, `/healthz` liveness.
 
 `noc_app(settings, fleet)` composes it: it starts the two actors only the API uses
 (the fleet registry and the command desk, named `vigil-fleet` and `vigil-commands`)
@@ -33,6 +34,7 @@ from serve.endpoints import Endpoint, routes
 from serve.fanout import Fanout
 from serve.feed import LiveFeed
 from serve.history import History
+from serve.metrics import metrics_endpoint
 from serve.routes import alerts, commands, fleet, history, live
 from serve.services import Services
 from serve.tokens import load_secret
@@ -72,6 +74,7 @@ def build_app(services: Services) -> Starlette:
             Route("/", index),
             Route("/healthz", healthz),
             Route("/api/openapi.json", spec),
+            Route("/metrics", metrics_endpoint(settings.namespace)),
             WebSocketRoute("/ws", websocket.endpoint(services.hub, feed, fanout, services.secret)),
             *routes(endpoints, services.secret),
             Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),

@@ -62,7 +62,17 @@ class Catalog:
         self.con = duckdb.connect()
         self.con.execute("SET TimeZone = 'UTC'")
 
-    def refresh(self) -> None:
+    def refresh(self, attempts: int = 3) -> None:
+        """New views over the lake as it is now (a compaction racing the listing is retried)."""
+        for attempt in range(attempts):
+            try:
+                self._build_views()
+                return
+            except duckdb.IOException:
+                if attempt == attempts - 1:
+                    raise
+
+    def _build_views(self) -> None:
         tail, seen = read_tail(self.data_dir)
         for table, schema in SCHEMAS.items():
             files = [self.lake.reader_path(f) for f in self.lake.live_files(table, seen)]

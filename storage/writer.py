@@ -15,10 +15,12 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import ray
 
+from core.metrics import Histogram
 from core.schemas import SCHEMAS
 from core.settings import Settings
 from storage.compaction import CompactionPolicy, compact, plan
@@ -48,6 +50,8 @@ class StorageWriter:
         self.policy = CompactionPolicy(
             settings.compact_min_files, settings.compact_after_s, settings.compact_seal_mb << 20
         )
+        self.append_latency = Histogram()  # encode, write and fsync one call's batches
+        self.roll_latency = Histogram()  # one segment into Parquet
         self._lock = threading.Lock()  # guards the open segment
         self._roll_lock = threading.Lock()  # one roll or compaction at a time
         self.stats = {
@@ -89,8 +93,13 @@ class StorageWriter:
         return dict(self.stats)
 
     @ray.method(concurrency_group="critical")
-    def get_stats(self) -> dict[str, int]:
-        return dict(self.stats)
+    def get_stats(self) -> dict[str, Any]:
+        return {
+            **self.stats,
+            "log_rows": self._segment.rows,
+            "append_latency": self.append_latency.to_dict(),
+            "roll_latency": self.roll_latency.to_dict(),
+        }
 
     @ray.method(concurrency_group="critical")
     def pid(self) -> int:
@@ -100,8 +109,10 @@ class StorageWriter:
         frames = [(table, batch) for table, batch in frames if batch.num_rows]
         if not frames:
             return 0
+        started = time.perf_counter()
         with self._lock:
             written = self._segment.append(frames)
+        self.append_latency.observe(time.perf_counter() - started)
         rows = sum(batch.num_rows for _, batch in frames)
         self.stats["appends"] += 1
         self.stats["rows"] += rows
@@ -131,9 +142,11 @@ class StorageWriter:
         return self._roll(closed.path)
 
     def _roll(self, path: Path) -> int:
+        started = time.perf_counter()
         with self._roll_lock:
             rows = self.lake.write_segment(self.name, segment_number(path), read_frames(path))
             path.unlink()
+        self.roll_latency.observe(time.perf_counter() - started)
         self.stats["rolled_rows"] += rows
         self.stats["segments"] += 1
         return rows

@@ -1,0 +1,21 @@
+"""`/metrics`: Prometheus text for the whole of vigil, gathered from every named actor.
+
+Each replica asks the actors themselves (actors.metrics), so whichever replica is
+scraped, the figures are cluster-wide, not that replica's own.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from actors.metrics import gather, render
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def metrics_endpoint(namespace: str):  # type: ignore[no-untyped-def]
+    async def metrics(_: Request) -> Response:
+        return Response(render(await gather(namespace)), media_type=CONTENT_TYPE)
+
+    return metrics
