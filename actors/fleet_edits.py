@@ -99,13 +99,13 @@ def put(
     except msgspec.ValidationError as exc:
         raise FleetEditError(_field_of(str(exc)), str(exc), 400) from None
     where = f"{collection}/{item.id}"
+    if collection == "tenants" and tenant is not None and create:
+        raise FleetEditError("id", "only an admin of every tenant may create tenants", 403)
     owner = tenant_of(fleet, collection, item)
     if tenant is not None and owner != tenant:
         if collection == "sensors":
             raise FleetEditError("site_id", f"unknown site {item.site_id!r}")  # type: ignore[attr-defined]
         raise FleetEditError("client_id", f"you may only edit tenant {tenant}'s fleet", 403)
-    if collection == "tenants" and tenant is not None and create:
-        raise FleetEditError("id", "only an admin of every tenant may create tenants", 403)
     items = list(getattr(fleet, collection))
     index = next((i for i, x in enumerate(items) if str(x.id) == str(item.id)), None)
     if create and index is not None:

@@ -1,0 +1,60 @@
+"""Bearer tokens: what they carry, and every way one is refused."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import jwt
+import pytest
+
+from core.settings import Settings
+from serve.tokens import AuthError, Forbidden, Role, issue, load_secret, verify
+
+SECRET = "s" * 32
+
+
+def test_a_token_carries_user_role_and_tenant() -> None:
+    principal = verify(SECRET, issue(SECRET, "operator", 1, "olga"))
+    assert (principal.user, principal.role, principal.tenant) == ("olga", Role.OPERATOR, 1)
+    assert principal.sees(1) and not principal.sees(2)
+    assert verify(SECRET, issue(SECRET, "viewer", "2")).user == "viewer@2"
+
+
+def test_only_an_admin_token_may_cover_every_tenant() -> None:
+    admin = verify(SECRET, issue(SECRET, "admin", "*"))
+    assert admin.tenant is None and admin.sees(1) and admin.sees(7)
+    with pytest.raises(AuthError, match="tenant"):
+        issue(SECRET, "operator", "*")
+
+
+def test_roles_are_ordered_viewer_operator_admin() -> None:
+    viewer = verify(SECRET, issue(SECRET, "viewer", 1))
+    with pytest.raises(Forbidden, match="needs operator"):
+        viewer.require(Role.OPERATOR)
+    verify(SECRET, issue(SECRET, "admin", 1)).require(Role.OPERATOR)
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (issue("another secret" * 3, "admin", 1), "invalid token"),
+        (issue(SECRET, "operator", 1, ttl_h=-1), "expired"),
+        ("not.a.token", "invalid token"),
+        (jwt.encode({"iss": "vigil", "sub": "x", "exp": 2**40, "role": "root"}, SECRET), "role"),
+        (jwt.encode({"iss": "vigil", "sub": "x", "exp": 2**40, "role": "admin"}, SECRET), "tenant"),
+    ],
+)
+def test_a_token_that_is_not_valid_is_refused_with_the_reason(token: str, reason: str) -> None:
+    with pytest.raises(AuthError, match=reason):
+        verify(SECRET, token)
+
+
+def test_the_secret_is_made_once_per_data_dir_readable_by_its_owner_only(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    first = load_secret(settings)
+    assert len(first) == 64 and load_secret(settings) == first
+    mode = stat.S_IMODE(os.stat(tmp_path / ".secret").st_mode)
+    assert mode == 0o600
+    assert load_secret(settings.with_(token_secret="configured")) == "configured"
