@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from actors.rules.anomaly import Model, Track
 from actors.rules.geofence import CompiledZone, GeofenceState, compile_zones
 from actors.rules.health import HealthParams, HealthState, Who
 from actors.rules.sensors import SensorState
@@ -34,6 +35,7 @@ class Device:
     owner_id: str  # the guard carrying it, or the device itself
     health_params: HealthParams
     health: HealthState = field(default_factory=HealthState)
+    anomaly: Track = field(default_factory=Track)
 
 
 @dataclass(slots=True)
@@ -41,6 +43,7 @@ class Sensor:
     spec: SensorSpec
     site: Site
     state: SensorState = field(default_factory=SensorState)
+    anomaly: Track = field(default_factory=Track)
 
 
 class Entities:
@@ -52,6 +55,7 @@ class Entities:
         self.guards: dict[str, Guard] = {}
         self.devices: dict[str, Device] = {}
         self.sensors: dict[str, Sensor] = {}
+        self.model: Model | None = None  # the live anomaly model (training/), once promoted
         self._zones: dict[str, tuple[CompiledZone, ...]] = {}
 
     def __len__(self) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from actors.entities import Entities
-from actors.rules import alarms, geofence, health, sensors
+from actors.rules import alarms, anomaly, geofence, health, sensors
 from core.alerts import Alert
 from core.records import (
     DeviceEvent,
@@ -93,12 +93,50 @@ def sensor_condition(world: Entities, reading: SensorReading) -> list[Alert]:
     return alerts
 
 
+def sensor_anomaly(world: Entities, reading: SensorReading) -> list[Alert]:
+    """Numeric readings feed their sensor's track always; the live model, once promoted,
+    judges them (actors/rules/anomaly.py)."""
+    if reading.kind not in anomaly.SENSOR_KINDS or reading.value is None:
+        return []
+    sensor = world.sensor(reading.sensor_id)
+    sensor.anomaly, x = anomaly.sensor_features(sensor.anomaly, reading.ts, reading.value)
+    return anomaly.judge(
+        world.model,
+        anomaly.SENSOR,
+        anomaly.sensor_group(reading.site_id, reading.kind),
+        x,
+        entity_id=reading.sensor_id,
+        client_id=reading.client_id,
+        site_id=reading.site_id,
+        ts=reading.ts,
+    )
+
+
+def telemetry_anomaly(world: Entities, telemetry: DeviceTelemetry) -> list[Alert]:
+    if telemetry.battery is None:
+        return []
+    device = world.device(telemetry.device_id)
+    device.anomaly, x = anomaly.telemetry_features(
+        device.anomaly, telemetry.ts, telemetry.battery, telemetry.signal, telemetry.temperature
+    )
+    return anomaly.judge(
+        world.model,
+        anomaly.TELEMETRY,
+        anomaly.TELEMETRY_GROUP,
+        x,
+        entity_id=telemetry.device_id,
+        client_id=telemetry.client_id,
+        site_id=device.who.site_id,
+        ts=telemetry.ts,
+    )
+
+
 PIPELINE: dict[type[Record], tuple[Callable[..., list[Alert]], ...]] = {
     GuardLocation: (guard_device_heard, track_position, geofence_transitions),
-    DeviceTelemetry: (device_heard, device_health),
+    DeviceTelemetry: (device_heard, device_health, telemetry_anomaly),
     DeviceEvent: (device_heard, device_alarm),
     DeviceStatus: (device_presence,),
-    SensorReading: (sensor_condition,),
+    SensorReading: (sensor_condition, sensor_anomaly),
 }
 
 

@@ -18,6 +18,7 @@ import ray
 
 from actors.entities import Entities
 from actors.pipeline import PIPELINE, timers
+from actors.rules.anomaly import Model
 from core.alerts import Alert, Severity
 from core.fleet import Fleet, FleetIndex
 from core.metrics import Histogram
@@ -45,6 +46,7 @@ class EntityShard:
         self._push_every = settings.position_push_s
         self._pushed = 0.0
         self._tick = settings.tick_seconds
+        self._load_live_model(settings.lake)
         threading.Thread(target=self._timer_loop, name="timers", daemon=True).start()
 
     def apply(self, records: list[Record]) -> int:
@@ -72,6 +74,7 @@ class EntityShard:
             "critical_latency": self.critical_latency.to_dict(),
             "rule_evaluations": dict(self.evaluations),
             "rule_failures": dict(self.failures),
+            "model_version": world.model.version if world.model is not None else None,
         }
 
     @ray.method(concurrency_group="critical")
@@ -80,6 +83,28 @@ class EntityShard:
         if guard is None:
             return None
         return {"position": guard.position, "zones": dict(guard.geofence.inside)}
+
+    # -- the live anomaly model (training/) -------------------------------------------------
+
+    @ray.method(concurrency_group="timer")
+    def load_model(self, payload: bytes | None) -> str | None:
+        """Hot-load a promoted model (JSON of actors.rules.anomaly.Model); None unloads.
+        Returns the version now live. A payload that does not decode changes nothing."""
+        model = None if payload is None else Model.from_json(payload)
+        with self._lock:
+            self.entities.model = model
+        return None if model is None else model.version
+
+    def _load_live_model(self, lake: str) -> None:
+        """A restarted shard takes the registry's live model back; a failure only logs."""
+        try:
+            from training.registry import Registry
+
+            payload = Registry(lake).live_payload()
+            if payload is not None:
+                self.entities.model = Model.from_json(payload)
+        except Exception:
+            log.exception("could not load the live anomaly model from %s", lake)
 
     # -- for the Serve app: fleet edits and the live device view ----------------------------
 

@@ -33,6 +33,7 @@ class AlertKind(StrEnum):
     WEAK_SIGNAL = "weak_signal"
     DEVICE_OFFLINE = "device_offline"
     DEVICE_ONLINE = "device_online"
+    ANOMALY = "anomaly"  # the live model scored a reading as anomalous (training/)
 
 
 SEVERITY: dict[AlertKind, Severity] = {
@@ -50,6 +51,7 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.WEAK_SIGNAL: Severity.LOW,
     AlertKind.DEVICE_OFFLINE: Severity.MEDIUM,
     AlertKind.DEVICE_ONLINE: Severity.INFO,
+    AlertKind.ANOMALY: Severity.MEDIUM,
 }
 
 

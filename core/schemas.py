@@ -115,6 +115,11 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("ts", TS),
         ]
     ),
+    # Anomalies the simulator injected (simulator/anomalies.py): which rows are not normal,
+    # for training's honest evaluation; `msg_key` names the row of `source` (a table).
+    "anomaly_labels": pa.schema(
+        [("entity_id", _S), ("source", _S), ("anomaly", _S), ("msg_key", _S), ("ts", TS)]
+    ),
 }
 
 #: The column that de-duplicates each table's rows, and the one that picks its date partition.

@@ -116,6 +116,12 @@ class Settings:
     #: A WebSocket client gets at most one position update per guard this often (s).
     ws_position_interval_s: float = 0.5
 
+    # -- training (training/) --
+    #: CPUs the Ray Train worker asks for (vigil's actors take none; a busy node still fits it).
+    train_worker_cpus: float = 0.1
+    #: Ray Train's controller polls its worker this often (s); reports wait for the poll.
+    train_poll_s: float = 0.5
+
     @property
     def broker(self) -> tuple[str, int]:
         """(host, port) of `broker_url`."""

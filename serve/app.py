@@ -35,13 +35,14 @@ from serve.fanout import Fanout
 from serve.feed import LiveFeed
 from serve.history import History
 from serve.metrics import metrics_endpoint
-from serve.routes import alerts, commands, fleet, history, live
+from serve.routes import alerts, commands, fleet, history, live, training
 from serve.services import Services
 from serve.tokens import load_secret
+from training.desk import desk as training_desk
 
 STATIC = files("serve").joinpath("static")
 PAGE = STATIC.joinpath("noc.html").read_text()
-RESOURCES = (fleet, live, alerts, history, commands)
+RESOURCES = (fleet, live, alerts, history, commands, training)
 #: The driver's handles to the API's actors: Ray ends a non-detached actor, named or
 #: not, once no handle to it is left.
 API_ACTORS: dict[str, Any] = {}
@@ -99,6 +100,7 @@ def connect(settings: Settings, secret: str) -> Services:
         commands=actor("vigil-commands"),
         shards=[actor(f"vigil-shard-{i}") for i in range(settings.shards)],
         history=History(settings.data_dir, settings.lake_uri),
+        training=actor("vigil-training"),
     )
 
 
@@ -115,8 +117,12 @@ def start_api_actors(settings: Settings, fleet: Fleet) -> None:
     desk_class: Any = CommandDesk
     registry = registry_class.options(name="vigil-fleet", **named).remote(settings, fleet, targets)
     desk = desk_class.options(name="vigil-commands", **named).remote(settings)
-    ray.get([registry.get_stats.remote(), desk.get_stats.remote()], timeout=60)
-    API_ACTORS.update({"vigil-fleet": registry, "vigil-commands": desk})
+    trainer_desk = training_desk(settings)
+    calls = [registry.get_stats.remote(), desk.get_stats.remote(), trainer_desk.get_stats.remote()]
+    ray.get(calls, timeout=60)
+    API_ACTORS.update(
+        {"vigil-fleet": registry, "vigil-commands": desk, "vigil-training": trainer_desk}
+    )
 
 
 def http_options(settings: Settings, host: str = "127.0.0.1") -> dict[str, Any]:

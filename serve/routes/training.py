@@ -1,0 +1,102 @@
+"""/api/training: start, list, watch and cancel training runs; list and promote models.
+
+Runs belong to the tenant of whoever started them (their data is what the run reads);
+another tenant's run reads as unknown (404). Promoting changes what every shard scores
+with, for every tenant, so it needs an admin of all tenants.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from serve.endpoints import ApiError, Call, Endpoint
+from serve.services import Services
+from serve.tokens import Forbidden, Role
+
+START = {
+    "type": "object",
+    "properties": {
+        "holdout": {"type": "number", "description": "share of the time range held out"},
+        "chunk_rows": {"type": "integer"},
+        "clusters": {"type": "integer"},
+        "quantile": {"type": "number"},
+        "start": {"type": "integer", "description": "µs since the epoch"},
+        "end": {"type": "integer", "description": "µs since the epoch"},
+    },
+}
+LIMITS = {"holdout": (0.01, 0.9), "chunk_rows": (100, 1_000_000), "clusters": (1, 16)}
+LIMITS |= {"quantile": (0.5, 0.9999)}
+
+
+def endpoints(s: Services) -> list[Endpoint]:
+    async def mine(call: Call) -> dict[str, Any]:
+        run_id = call.path("run_id")
+        found = await s.training.list_runs.remote(call.principal.tenant)
+        run = next((r for r in found if r["run_id"] == run_id), None)
+        if run is None:
+            raise ApiError(404, "run_id", f"no training run {run_id!r}")
+        return dict(run)
+
+    async def start(call: Call) -> Any:
+        body = await call.json() if await call.request.body() else {}
+        if not isinstance(body, dict):
+            raise ApiError(400, "body", "expected a JSON object")
+        for key, value in body.items():
+            if key not in START["properties"]:
+                raise ApiError(400, key, "unknown training parameter")
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ApiError(400, key, f"expected a number, got {value!r}")
+            lo, hi = LIMITS.get(key, (0, 2**62))
+            if not lo <= value <= hi:
+                raise ApiError(400, key, f"must be between {lo} and {hi}, got {value}")
+        return await s.training.start.remote(call.principal.user, call.principal.tenant, body)
+
+    async def list_(call: Call) -> Any:
+        return await s.training.list_runs.remote(call.principal.tenant)
+
+    async def get(call: Call) -> Any:
+        return await mine(call)
+
+    async def cancel(call: Call) -> Any:
+        run = await mine(call)
+        return await s.training.cancel.remote(run["run_id"])
+
+    async def models(call: Call) -> Any:
+        return await s.training.models.remote()
+
+    async def promote(call: Call) -> Any:
+        if call.principal.tenant is not None:
+            raise Forbidden("promoting a model changes scoring for every tenant: admin of '*' only")
+        version = call.path("version")
+        try:
+            return await s.training.promote.remote(version, call.principal.user)
+        except Exception as exc:
+            if "RegistryError" in type(getattr(exc, "cause", exc)).__name__:
+                raise ApiError(404, "version", f"no model {version!r}") from None
+            raise
+
+    runs, one = "/api/training/runs", "/api/training/runs/{run_id}"
+    return [
+        Endpoint(
+            "POST",
+            runs,
+            Role.ADMIN,
+            start,
+            "Start a training run",
+            "training",
+            body=START,
+            status=202,
+        ),
+        Endpoint("GET", runs, Role.VIEWER, list_, "Training runs, newest first", "training"),
+        Endpoint("GET", one, Role.VIEWER, get, "One run and its latest progress", "training"),
+        Endpoint("POST", one + "/cancel", Role.ADMIN, cancel, "Cancel a run", "training"),
+        Endpoint("GET", "/api/training/models", Role.VIEWER, models, "Model versions", "training"),
+        Endpoint(
+            "POST",
+            "/api/training/models/{version}/promote",
+            Role.ADMIN,
+            promote,
+            "Make a model live in every shard",
+            "training",
+        ),
+    ]
