@@ -1,0 +1,334 @@
+"""WebSocket fan-out: panic published over MQTT -> frame received at every NOC client.
+
+One run, on this machine, measures the same thing twice:
+  (a) vigil: Mosquitto -> ingest -> shard (critical lane) -> router (durable in the
+      lake's log) -> Hub -> Serve replica (/ws through Serve's proxy) -> N clients of
+      one tenant, while a simulator moves G guards (their positions reach the same
+      clients, conflated to 2 updates/s per guard);
+  (b) the reference: a bare Starlette app under uvicorn (no Ray, no vigil) that
+      subscribes to the same broker and sends each alarm message straight to the
+      same N clients: the floor of MQTT + Python WebSockets on this machine.
+Latency is from just before the publish to the frame's arrival, per client and per
+panic; "all clients" is, per panic, the time until the last client had it.
+
+    .venv/bin/python bench/ws_fanout.py --clients 500 --guards 1000 --panics 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cli.broker import Mosquitto, free_port  # noqa: E402
+
+# -- clients -------------------------------------------------------------------------------
+
+
+class Clients:
+    """N WebSocket clients in this process; each notes when each alarm's frame arrived."""
+
+    def __init__(self, url: str, count: int, is_alarm: Any) -> None:
+        self.url = url
+        self.count = count
+        self.is_alarm = is_alarm  # frame text -> list of alarm keys in it
+        self.arrivals: dict[str, list[float]] = {}
+        self.frames = 0
+        self.bytes = 0
+        self.closed = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._open = 0
+
+    async def start(self) -> None:
+        from websockets.asyncio.client import connect
+
+        gate = asyncio.Semaphore(25)
+        ready = asyncio.Event()
+
+        async def one() -> None:
+            async with gate:
+                ws = await connect(self.url, max_size=None, open_timeout=60, ping_interval=None)
+            self._open += 1
+            if self._open == self.count:
+                ready.set()
+            try:
+                async for frame in ws:
+                    now = time.time()
+                    self.frames += 1
+                    self.bytes += len(frame)
+                    if '"alarm"' in frame or '"alert"' in frame:
+                        for key in self.is_alarm(frame):
+                            self.arrivals.setdefault(key, []).append(now)
+            except Exception:
+                self.closed += 1
+
+        self._tasks = [asyncio.create_task(one()) for _ in range(self.count)]
+        await asyncio.wait_for(ready.wait(), 180)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def vigil_alarms(frame: str) -> list[str]:
+    return [
+        m["data"]["entity_id"]
+        for m in json.loads(frame)
+        if m.get("type") == "alert" and m["data"].get("kind") == "panic"
+    ]
+
+
+def reference_alarms(frame: str) -> list[str]:
+    return [m["key"] for m in json.loads(frame) if m.get("type") == "alarm"]
+
+
+async def measure(
+    clients: Clients, broker_port: int, panics: list[tuple[str, str]], gap_s: float
+) -> dict[str, Any]:
+    """Publish each (topic, key) panic, wait for every client to have it; latencies."""
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    publisher.connect("127.0.0.1", broker_port)
+    publisher.loop_start()
+    per_client: list[float] = []
+    all_clients: list[float] = []
+    missing = 0
+    try:
+        for topic, key in panics:
+            sent = time.time()
+            publisher.publish(topic, json.dumps({"type": "panic"}), qos=1)
+            deadline = time.monotonic() + 10
+            while len(clients.arrivals.get(key, ())) < clients.count - clients.closed:
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.01)
+            got = clients.arrivals.get(key, [])
+            missing += clients.count - len(got)
+            lat = [1000 * (t - sent) for t in got]
+            per_client += lat
+            if lat:
+                all_clients.append(max(lat))
+            await asyncio.sleep(gap_s)
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+    return {
+        "samples": len(per_client),
+        "missing": missing,
+        "p50_ms": round(_pct(per_client, 50), 1),
+        "p99_ms": round(_pct(per_client, 99), 1),
+        "max_ms": round(max(per_client, default=float("nan")), 1),
+        "all_clients_p50_ms": round(_pct(all_clients, 50), 1),
+        "all_clients_p99_ms": round(_pct(all_clients, 99), 1),
+        "frames_per_client_s": 0.0,
+        "disconnected": clients.closed,
+    }
+
+
+def _pct(values: list[float], q: int) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+# -- (a) vigil -----------------------------------------------------------------------------
+
+
+def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[str, Any]:
+    import ray
+    from ray import serve
+
+    from actors import runtime
+    from core.fleet import load_fleet
+    from core.settings import Settings
+    from serve.app import http_options, noc_app
+    from serve.tokens import issue, load_secret
+    from simulator.fleet import simulated_fleet
+    from simulator.run import Simulator
+
+    settings = Settings(broker_url=broker.url, data_dir=data, http_port=free_port())
+    fleet = simulated_fleet(load_fleet(settings.fleet_path), args.guards)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR)  # fmt: skip
+    try:
+        running = runtime.start(settings, fleet)
+        running.ready(timeout=120)
+        serve.start(http_options=http_options(settings))
+        serve.run(noc_app(settings, fleet), name="vigil", route_prefix="/")
+        simulator = Simulator(fleet, "127.0.0.1", broker.port, interval_s=args.fix_interval,
+                              panic_every_s=1e12).start()  # fmt: skip
+        token = issue(load_secret(settings), "operator", 1, "bench")
+        url = f"ws://127.0.0.1:{settings.http_port}/ws?token={token}"
+        tenant1 = [g for g in fleet.guards if g.id.startswith("sim-") and g.client_id == 1]
+        panics = [(f"device/{g.device_id}/alert", g.id) for g in tenant1[: args.panics + 3]]
+
+        async def go() -> dict[str, Any]:
+            clients = Clients(url, args.clients, vigil_alarms)
+            await clients.start()
+            await asyncio.sleep(args.warmup)  # positions flowing to every client
+            await measure(clients, broker.port, panics[:3], 0.3)  # warm the path
+            frames0, bytes0, t0 = clients.frames, clients.bytes, time.monotonic()
+            result = await measure(clients, broker.port, panics[3:], args.gap)
+            span = time.monotonic() - t0
+            result["frames_per_client_s"] = round(
+                (clients.frames - frames0) / span / args.clients, 2
+            )
+            result["mb_per_s_to_clients"] = round((clients.bytes - bytes0) / span / 1e6, 2)
+            await clients.stop()
+            return result
+
+        result = asyncio.run(go())
+        result["fixes_published"] = simulator.published
+        simulator.stop()
+        serve.shutdown()
+        running.stop()
+        return result
+    finally:
+        ray.shutdown()
+
+
+# -- (b) the reference: bare Starlette + uvicorn, no Ray -----------------------------------
+
+
+def reference_server(http_port: int, mqtt_port: int) -> None:
+    """Subscribe to alarms, send each to every connected WebSocket at once."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    sockets: set[WebSocket] = set()
+    loop: asyncio.AbstractEventLoop | None = None
+
+    async def fan_out(text: str) -> None:
+        await asyncio.gather(*(ws.send_text(text) for ws in list(sockets)), return_exceptions=True)
+
+    def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        key = msg.topic.split("/")[1]
+        text = json.dumps([{"type": "alarm", "key": key, "data": json.loads(msg.payload)}])
+        if loop is not None:
+            asyncio.run_coroutine_threadsafe(fan_out(text), loop)
+
+    async def endpoint(ws: WebSocket) -> None:
+        nonlocal loop
+        loop = asyncio.get_running_loop()
+        await ws.accept()
+        sockets.add(ws)
+        try:
+            while (await ws.receive())["type"] != "websocket.disconnect":
+                pass
+        finally:
+            sockets.discard(ws)
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = on_message
+    client.on_connect = lambda c, *_: c.subscribe("device/+/alert", qos=1)
+    client.connect("127.0.0.1", mqtt_port)
+    client.loop_start()
+    app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
+    uvicorn.run(app, host="127.0.0.1", port=http_port, log_level="warning")
+
+
+def run_reference(args: argparse.Namespace, broker: Mosquitto) -> dict[str, Any]:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--reference-server", str(port), str(broker.port)], cwd=ROOT
+    )
+    try:
+        _wait_port(port)
+        panics = [(f"device/ref-dev-{n}/alert", f"ref-dev-{n}") for n in range(args.panics + 3)]
+
+        async def go() -> dict[str, Any]:
+            clients = Clients(f"ws://127.0.0.1:{port}/ws", args.clients, reference_alarms)
+            await clients.start()
+            await measure(clients, broker.port, panics[:3], 0.3)
+            result = await measure(clients, broker.port, panics[3:], args.gap)
+            await clients.stop()
+            return result
+
+        return asyncio.run(go())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _wait_port(port: int) -> None:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"reference server did not listen on {port}")
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=500)
+    parser.add_argument("--guards", type=int, default=1000)
+    parser.add_argument("--panics", type=int, default=30)
+    parser.add_argument("--gap", type=float, default=0.5, help="seconds between panics")
+    parser.add_argument("--fix-interval", type=float, default=2.0, help="each guard's fix period")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--reference-server", nargs=2, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.reference_server:
+        reference_server(*args.reference_server)
+        return
+    with tempfile.TemporaryDirectory(prefix="vigil-ws-bench-") as tmp:
+        broker = Mosquitto(Path(tmp) / "mosquitto", free_port(), persistence=False).start()
+        try:
+            reference = run_reference(args, broker)
+            vigil = run_vigil(args, broker, Path(tmp) / "data")
+        finally:
+            broker.stop()
+    results = {
+        "clients": args.clients,
+        "guards": args.guards,
+        "fix_interval_s": args.fix_interval,
+        "panics": args.panics,
+        "machine": {"cpus": os.cpu_count()},
+        "vigil": vigil,
+        "reference_starlette_uvicorn": reference,
+        "goal": "vigil p99 < 100 ms",
+    }
+    print(f"{args.clients} clients, {args.guards} guards moving (a fix each every "
+          f"{args.fix_interval:g} s), {args.panics} panics")  # fmt: skip
+    print(f"{'':34} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'all p50':>8} {'all p99':>8}")
+    for name, r in (
+        ("vigil (MQTT->Ray->Serve /ws)", vigil),
+        ("bare Starlette/uvicorn ws", reference),
+    ):
+        print(f"{name:34} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} "
+              f"{r['all_clients_p50_ms']:>8} {r['all_clients_p99_ms']:>8}")  # fmt: skip
+    print(f"vigil: {vigil['frames_per_client_s']} frames/s per client, "
+          f"{vigil['mb_per_s_to_clients']} MB/s to clients, {vigil['missing']} missed, "
+          f"{vigil['disconnected']} disconnected")  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "ws_fanout.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
