@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -154,6 +154,123 @@ def token_create(
     except AuthError as exc:
         console.print(f"[red]✗[/] {exc}")
         raise typer.Exit(2) from None
+
+
+train_app = typer.Typer(help="Anomaly model training runs (through the API).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+UrlOption = Annotated[str, typer.Option(help="The Serve app.")]
+TokenOption = Annotated[
+    str, typer.Option(envvar="VIGIL_TOKEN", help="Bearer token (default: from --data).")
+]
+DataOption = Annotated[Path, typer.Option(help="The --data folder (holds the secret).")]
+
+
+def _train_client(url: str, token: str, data: Path) -> Any:
+    from cli.train import Client
+
+    return Client(url, token, data.resolve())
+
+
+def _train_call(action: Any) -> Any:
+    try:
+        return action()
+    except VigilError as exc:
+        console.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+@train_app.command("start")
+def train_start(
+    url: UrlOption = "http://127.0.0.1:8000",
+    token: TokenOption = "",
+    data: DataOption = Path("data"),
+    chunk_rows: Annotated[int, typer.Option(help="Rows per chunk (one report each).")] = 20_000,
+    holdout: Annotated[float, typer.Option(help="Share of the time range held out.")] = 0.25,
+    detach: Annotated[bool, typer.Option(help="Print the run id and return.")] = False,
+) -> None:
+    """Start a run on the lake and watch it (a progress bar) until it ends."""
+    from cli.train import watch
+
+    client = _train_client(url, token, data)
+    body = {"chunk_rows": chunk_rows, "holdout": holdout}
+    run = _train_call(lambda: client.call("POST", "/api/training/runs", body))
+    if detach:
+        print(run["run_id"])
+        return
+    _report_run(_train_call(lambda: watch(client, run["run_id"])))
+
+
+@train_app.command("watch")
+def train_watch(
+    run_id: str,
+    url: UrlOption = "http://127.0.0.1:8000",
+    token: TokenOption = "",
+    data: DataOption = Path("data"),
+) -> None:
+    """Follow a run with a progress bar until it ends."""
+    from cli.train import watch
+
+    client = _train_client(url, token, data)
+    _report_run(_train_call(lambda: watch(client, run_id)))
+
+
+@train_app.command("list")
+def train_list(
+    url: UrlOption = "http://127.0.0.1:8000",
+    token: TokenOption = "",
+    data: DataOption = Path("data"),
+) -> None:
+    """Runs, newest first, then the model versions (* marks the live one)."""
+    client = _train_client(url, token, data)
+    for run in _train_call(lambda: client.call("GET", "/api/training/runs")):
+        done = f"{run['rows_done']:,}/{run['rows_total']:,}"
+        console.print(f"{run['run_id']}  {run['status']:<10} {done:>15}  {run['version'] or ''}")
+    for model in _train_call(lambda: client.call("GET", "/api/training/models")):
+        m = model["metrics"]
+        mark = "*" if model["live"] else " "
+        console.print(
+            f"{mark} {model['version']}  model P {m['model_precision']:.2f} "
+            f"R {m['model_recall']:.2f}  baseline P {m['baseline_precision']:.2f} "
+            f"R {m['baseline_recall']:.2f}"
+        )
+
+
+@train_app.command("cancel")
+def train_cancel(
+    run_id: str,
+    url: UrlOption = "http://127.0.0.1:8000",
+    token: TokenOption = "",
+    data: DataOption = Path("data"),
+) -> None:
+    """Cancel a run: its Ray Train workers stop."""
+    client = _train_client(url, token, data)
+    run = _train_call(lambda: client.call("POST", f"/api/training/runs/{run_id}/cancel"))
+    console.print(f"{run_id}: {run['status']}")
+
+
+@train_app.command("promote")
+def train_promote(
+    version: str,
+    url: UrlOption = "http://127.0.0.1:8000",
+    token: TokenOption = "",
+    data: DataOption = Path("data"),
+) -> None:
+    """Make a model version live: every shard hot-loads it and scores with it."""
+    client = _train_client(url, token, data)
+    done = _train_call(lambda: client.call("POST", f"/api/training/models/{version}/promote"))
+    console.print(f"[green]✓[/] {version} live in {len(done['shards'])} shard(s)")
+
+
+def _report_run(run: dict[str, Any]) -> None:
+    m = run.get("metrics") or {}
+    if run["status"] != "succeeded":
+        console.print(f"[red]✗[/] run {run['run_id']} {run['status']} {run.get('error', '')}")
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/] run {run['run_id']} → model {run['version']}")
+    for who in ("model", "baseline"):
+        console.print(
+            f"  {who:<9} precision {m[f'{who}_precision']:.3f}  recall {m[f'{who}_recall']:.3f}"
+        )
 
 
 def _where(http_port: int, data: Path, note: str, ray_url: str = "", broker: str = "") -> None:
