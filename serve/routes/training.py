@@ -62,7 +62,8 @@ def endpoints(s: Services) -> list[Endpoint]:
         return await s.training.cancel.remote(run["run_id"])
 
     async def models(call: Call) -> Any:
-        return await s.training.models.remote()
+        found = await s.training.models.remote()
+        return [m for m in found if call.principal.sees(m.get("client_id"))]
 
     async def promote(call: Call) -> Any:
         if call.principal.tenant is not None:

@@ -35,6 +35,8 @@ def tenant1(noc: Noc, clients: dict[str, Api]) -> dict[str, str]:
         "sensor_id": "smoke-mg-1",
         "alert_id": alerts[0]["alert_id"],
         "site": "site-mg-road",
+        "run_id": "no-such-run",  # training runs and models (tests/integration/test_training.py)
+        "version": "v0001",
     }
 
 
