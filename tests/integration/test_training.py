@@ -179,3 +179,18 @@ def test_a_promoted_model_raises_an_anomaly_alert_for_an_anomalous_reading_only(
     assert alert["severity"] == "medium" and "value=33" in alert["detail"]
     for api in (platform, operator, forbidden):
         api.close()
+
+
+def test_vigil_train_list_shows_runs_and_models_through_the_api(noc: Noc, labelled: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    token = noc.token("admin", "*", "cli-test")
+    result = CliRunner().invoke(app, ["train", "list", "--url", noc.url, "--token", token])
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.output and "v0001" in result.output
+    missing = CliRunner().invoke(
+        app, ["train", "cancel", "no-such-run", "--url", noc.url, "--token", token]
+    )
+    assert missing.exit_code == 1 and "404" in missing.output
