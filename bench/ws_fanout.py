@@ -5,6 +5,9 @@ One run, on this machine, measures the same thing twice:
       lake's log) -> Hub -> Serve replica (/ws through Serve's proxy) -> N clients of
       one tenant, while a simulator moves G guards (their positions reach the same
       clients, conflated to 2 updates/s per guard);
+  (a') the same through the WebSocket gateway (serve/gateway.py: the same endpoint
+      under uvicorn in an actor, outside Serve's proxy), and Serve's /ws for clients
+      that take no positions (`positions=0`);
   (b) the reference: a bare Starlette app under uvicorn (no Ray, no vigil) that
       subscribes to the same broker and sends each alarm message straight to the
       same N clients: the floor of MQTT + Python WebSockets on this machine.
@@ -21,6 +24,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -31,6 +35,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+ACKED = re.compile(r'\[\{"type":"positions","v":(\d+)')
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -71,6 +76,10 @@ class Clients:
                     now = time.time()
                     self.frames += 1
                     self.bytes += len(frame)
+                    acked = ACKED.match(frame)
+                    if acked:  # flow control: the next position frame comes once this one did
+                        await ws.send('{"type":"ack","v":' + acked.group(1) + "}")
+                        continue
                     if '"alarm"' in frame or '"alert"' in frame:
                         for key in self.is_alarm(frame):
                             self.arrivals.setdefault(key, []).append(now)
@@ -163,7 +172,13 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
     from simulator.fleet import simulated_fleet
     from simulator.run import Simulator
 
-    settings = Settings(broker_url=broker.url, data_dir=data, http_port=free_port())
+    settings = Settings(
+        broker_url=broker.url,
+        data_dir=data,
+        http_port=free_port(),
+        ws_port=free_port(),
+        serve_replicas=args.replicas,
+    )
     fleet = simulated_fleet(load_fleet(settings.fleet_path), args.guards)
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              logging_level=logging.ERROR)  # fmt: skip
@@ -175,11 +190,12 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
         simulator = Simulator(fleet, "127.0.0.1", broker.port, interval_s=args.fix_interval,
                               panic_every_s=1e12).start()  # fmt: skip
         token = issue(load_secret(settings), "operator", 1, "bench")
-        url = f"ws://127.0.0.1:{settings.http_port}/ws?token={token}"
+        url = f"ws://127.0.0.1:{settings.http_port}/ws?token={token}&ack=1"
         tenant1 = [g for g in fleet.guards if g.id.startswith("sim-") and g.client_id == 1]
-        panics = [(f"device/{g.device_id}/alert", g.id) for g in tenant1[: args.panics + 3]]
+        n = args.panics + 3
+        panics = [(f"device/{g.device_id}/alert", g.id) for g in tenant1[: 3 * n]]
 
-        async def go() -> dict[str, Any]:
+        async def go(url: str, panics: list[tuple[str, str]]) -> dict[str, Any]:
             clients = Clients(url, args.clients, vigil_alarms)
             await clients.start()
             await asyncio.sleep(args.warmup)  # positions flowing to every client
@@ -194,7 +210,10 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
             await clients.stop()
             return result
 
-        result = asyncio.run(go())
+        result = asyncio.run(go(url, panics[:n]))
+        result["alerts_only_clients"] = asyncio.run(go(url + "&positions=0", panics[n : 2 * n]))
+        gateway = f"ws://127.0.0.1:{settings.ws_port}/ws?token={token}&ack=1"
+        result["gateway"] = asyncio.run(go(gateway, panics[2 * n : 3 * n]))
         result["fixes_published"] = simulator.published
         simulator.stop()
         serve.shutdown()
@@ -292,6 +311,7 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=0.5, help="seconds between panics")
     parser.add_argument("--fix-interval", type=float, default=2.0, help="each guard's fix period")
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--replicas", type=int, default=1, help="Serve replicas of the NOC app")
     parser.add_argument("--reference-server", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.reference_server:
@@ -309,6 +329,7 @@ def main() -> None:
         "guards": args.guards,
         "fix_interval_s": args.fix_interval,
         "panics": args.panics,
+        "serve_replicas": args.replicas,
         "machine": {"cpus": os.cpu_count()},
         "vigil": vigil,
         "reference_starlette_uvicorn": reference,
@@ -317,15 +338,19 @@ def main() -> None:
     print(f"{args.clients} clients, {args.guards} guards moving (a fix each every "
           f"{args.fix_interval:g} s), {args.panics} panics")  # fmt: skip
     print(f"{'':34} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'all p50':>8} {'all p99':>8}")
-    for name, r in (
-        ("vigil (MQTT->Ray->Serve /ws)", vigil),
+    rows = (
+        ("vigil, Serve /ws", vigil),
+        ("vigil, Serve /ws, positions=0", vigil["alerts_only_clients"]),
+        ("vigil, ws gateway (ws_port)", vigil["gateway"]),
         ("bare Starlette/uvicorn ws", reference),
-    ):
+    )
+    for name, r in rows:
         print(f"{name:34} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} "
               f"{r['all_clients_p50_ms']:>8} {r['all_clients_p99_ms']:>8}")  # fmt: skip
-    print(f"vigil: {vigil['frames_per_client_s']} frames/s per client, "
-          f"{vigil['mb_per_s_to_clients']} MB/s to clients, {vigil['missing']} missed, "
-          f"{vigil['disconnected']} disconnected")  # fmt: skip
+    for name, r in rows[:3]:
+        print(f"{name}: {r['frames_per_client_s']} frames/s per client, "
+              f"{r['mb_per_s_to_clients']} MB/s to clients, {r['missing']} missed, "
+              f"{r['disconnected']} disconnected")  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ws_fanout.json").write_text(json.dumps(results, indent=2) + "\n")
 

@@ -40,6 +40,9 @@ def up(
     ] = False,
     tls_cert: Annotated[str, typer.Option(help="TLS certificate (PEM): https and wss.")] = "",
     tls_key: Annotated[str, typer.Option(help="TLS private key (PEM) of --tls-cert.")] = "",
+    ws_port: Annotated[
+        int, typer.Option(help="Port of the direct WebSocket gateway (0: Serve's /ws only).")
+    ] = 0,
 ) -> None:
     """Start vigil on this machine: broker, Ray, actors, the Serve app, a simulated fleet."""
     if simulate < 0:
@@ -62,6 +65,7 @@ def up(
         lake_uri=lake,
         tls_certfile=tls_cert,
         tls_keyfile=tls_key,
+        ws_port=ws_port,
     )
     try:
         stack = launcher.start_stack(

@@ -113,6 +113,9 @@ class Settings:
     serve_replicas: int = 1
     #: Messages waiting per WebSocket client; a client that cannot take an alert is dropped.
     ws_queue: int = 1000
+    #: Port of the direct WebSocket gateway (/ws outside Serve's proxy, far faster fan-out);
+    #: 0: none, the page uses Serve's /ws.
+    ws_port: int = 0
     #: A WebSocket client gets at most one position update per guard this often (s).
     ws_position_interval_s: float = 0.5
 

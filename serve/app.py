@@ -33,6 +33,7 @@ from serve import openapi, websocket
 from serve.endpoints import Endpoint, routes
 from serve.fanout import Fanout
 from serve.feed import LiveFeed
+from serve.gateway import WsGateway
 from serve.history import History
 from serve.metrics import metrics_endpoint
 from serve.routes import alerts, commands, fleet, history, live, training
@@ -104,8 +105,9 @@ def connect(settings: Settings, secret: str) -> Services:
     )
 
 
-def start_api_actors(settings: Settings, fleet: Fleet) -> None:
-    """The registry (with the fleet the runtime started with) and the command desk."""
+def start_api_actors(settings: Settings, fleet: Fleet, secret: str = "") -> None:
+    """The registry (with the fleet the runtime started with), the command desk, the
+    training desk and, with `ws_port`, the WebSocket gateway (serve/gateway.py)."""
 
     def actor(name: str) -> Any:
         return ray.get_actor(name, namespace=settings.namespace)
@@ -123,6 +125,11 @@ def start_api_actors(settings: Settings, fleet: Fleet) -> None:
     API_ACTORS.update(
         {"vigil-fleet": registry, "vigil-commands": desk, "vigil-training": trainer_desk}
     )
+    if settings.ws_port:
+        gateway_class: Any = WsGateway
+        gateway = gateway_class.options(name="vigil-ws", **named).remote(settings, secret)
+        ray.get(gateway.start.remote(), timeout=60)
+        API_ACTORS["vigil-ws"] = gateway
 
 
 def http_options(settings: Settings, host: str = "127.0.0.1") -> dict[str, Any]:
@@ -137,8 +144,8 @@ def noc_app(settings: Settings | str, fleet: Fleet | None = None) -> Any:
     """The Serve application, bound and ready for `serve.run` (call it on the driver)."""
     if isinstance(settings, str):  # the older noc_app(namespace) call
         settings = Settings(namespace=settings)
-    start_api_actors(settings, fleet or load_fleet(settings.fleet_path))
     secret = load_secret(settings)
+    start_api_actors(settings, fleet or load_fleet(settings.fleet_path), secret)
 
     def builder() -> Starlette:
         return build_app(connect(settings, secret))

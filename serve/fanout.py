@@ -51,8 +51,10 @@ def position_row(position: dict[str, Any]) -> list[Any]:
     ]
 
 
-def positions_frame(rows: list[list[Any]]) -> str:
-    message = {"type": "positions", "data": {"fields": POSITION_FIELDS, "rows": rows}}
+def positions_frame(rows: list[list[Any]], version: int) -> str:
+    """One frame of positions; `v` is what a client acknowledging frames sends back."""
+    message = {"type": "positions", "v": version}
+    message["data"] = {"fields": POSITION_FIELDS, "rows": rows}
     return "[" + json.dumps(message, separators=(",", ":")) + "]"
 
 
@@ -64,6 +66,8 @@ class Client:
         tenant: int | None,
         queue_size: int,
         stats: Counter[str],
+        acks: bool = False,
+        positions: bool = True,
     ) -> None:
         self.socket = socket
         self.user = user
@@ -75,6 +79,12 @@ class Client:
         self.pos_version = 0  # positions received up to this version
         self.pos_inflight: int | None = None
         self.pos_slot: tuple[int, str] | None = None
+        #: The client acknowledges position frames (`{"type": "ack", "v": ...}`): the next
+        #: one leaves only once the last one arrived, so at most one is ever in the pipes
+        #: (Serve's proxy buffers without limit) and an alert waits behind one frame at most.
+        self.acks = acks
+        self.positions = positions  # False: alerts and broadcasts only (a wallboard, an app)
+        self.awaiting_ack = False
         self.closed = False
         self.ready = False  # messages are held until the replay was sent
         self._wake = asyncio.Event()
@@ -103,8 +113,16 @@ class Client:
         self._wake.set()
 
     def offer_positions(self, version: int, text: str) -> None:
+        if not self.positions:
+            return
         self.pos_slot = (version, text)
         self._wake.set()
+
+    def acknowledged(self, version: int) -> None:
+        """The client has the position frame `version`: the next may go."""
+        if self.pos_inflight == version:
+            self.pos_version, self.pos_inflight, self.awaiting_ack = version, None, False
+            self._wake.set()
 
     def base_version(self) -> int:
         """The position version the client will have once the frame in flight is sent."""
@@ -127,7 +145,7 @@ class Client:
             while not self.closed:
                 await self._wake.wait()
                 self._wake.clear()
-                while self.queue or self.pos_slot:
+                while self.queue or (self.pos_slot and not self.awaiting_ack):
                     if self.queue:  # messages first: an alert never waits behind positions
                         items = list(self.queue)
                         self.queue.clear()
@@ -137,8 +155,10 @@ class Client:
                     assert self.pos_slot is not None
                     version, text = self.pos_slot
                     self.pos_slot, self.pos_inflight = None, version
+                    self.awaiting_ack = self.acks
                     await self.socket.send_text(text)
-                    self.pos_version, self.pos_inflight = version, None
+                    if not self.acks:
+                        self.pos_version, self.pos_inflight = version, None
                     self.stats["position_frames"] += 1
         except asyncio.CancelledError:
             raise
@@ -160,8 +180,15 @@ class Fanout:
 
     # -- clients -------------------------------------------------------------------------
 
-    def add(self, socket: Socket, user: str, tenant: int | None) -> Client:
-        client = Client(socket, user, tenant, self.queue_size, self.stats)
+    def add(
+        self,
+        socket: Socket,
+        user: str,
+        tenant: int | None,
+        acks: bool = False,
+        positions: bool = True,
+    ) -> Client:
+        client = Client(socket, user, tenant, self.queue_size, self.stats, acks, positions)
         self.clients.add(client)
         self.stats["connected"] += 1
         return client
@@ -174,7 +201,7 @@ class Fanout:
     def snapshot_for(self, client: Client) -> None:
         """Give a new client every guard it may see, once."""
         rows = [row for _, tenant, row in self.latest.values() if _sees(client, tenant)]
-        client.offer_positions(self.version, positions_frame(rows))
+        client.offer_positions(self.version, positions_frame(rows, self.version))
 
     # -- messages ------------------------------------------------------------------------
 
@@ -215,16 +242,16 @@ class Fanout:
             per_tenant.setdefault(tenant, []).append(row)
         self._changed = {}
         self._ticked = end
-        shared = {t: positions_frame(rows) for t, rows in per_tenant.items()}
+        shared = {t: positions_frame(rows, end) for t, rows in per_tenant.items()}
         everything: str | None = None
         for client in list(self.clients):
-            if not client.ready or client.closed:
+            if not client.ready or client.closed or not client.positions:
                 continue
             if client.pos_slot is None and client.base_version() == start:
                 if client.tenant is None:
                     if everything is None:
                         every = [r for rows in per_tenant.values() for r in rows]
-                        everything = positions_frame(every)
+                        everything = positions_frame(every, end)
                     client.offer_positions(end, everything)
                 elif client.tenant in shared:
                     client.offer_positions(end, shared[client.tenant])
@@ -238,7 +265,7 @@ class Fanout:
                 for version, tenant, row in self.latest.values()
                 if version > base and _sees(client, tenant)
             ]
-            client.offer_positions(end, positions_frame(rows))
+            client.offer_positions(end, positions_frame(rows, end))
             self.stats["position_catchups"] += 1
 
 

@@ -1,13 +1,16 @@
 """/ws: the live feed for one browser tab (or any client), token-authenticated.
 
-    wss://host/ws?token=<token>&since=<seq>&epoch=<epoch>
+    wss://host/ws?token=<token>&since=<seq>&epoch=<epoch>&ack=1
 
 The first frame is `[{"type": "hello", ...}, <missed messages>...]`: who the token
 says you are, the Hub's epoch, and the messages of your channels after `since`
 (`complete` is false when they no longer reach back that far: reload over REST).
 Then frames are JSON arrays of messages `{seq, channel, type, data}` and position
-updates `{type: "positions", data: {fields, rows}}`. The client's own messages are
-read (and ignored) so that a closed socket is noticed at once.
+updates `{type: "positions", v, data: {fields, rows}}`. With `ack=1` the client answers
+each position frame with `{"type": "ack", "v": v}` and gets the next only then (flow
+control: positions never pile up in front of an alert); with `positions=0` it gets no
+positions at all (a wallboard, a supervisor's phone). The socket is always read, so
+that a closed one is noticed at once.
 
 Close codes: 4401 no or bad token, 4008 too slow to take its alerts, 4000 resync
 (reconnect with your last seq).
@@ -42,7 +45,9 @@ def endpoint(hub: Any, feed: LiveFeed, fanout: Fanout, secret: str) -> Any:
             await ws.close(UNAUTHORIZED, str(exc)[:120])
             return
         await feed.ready()
-        client = fanout.add(ws, principal.user, principal.tenant)
+        acks = ws.query_params.get("ack") == "1"
+        positions = ws.query_params.get("positions", "1") != "0"
+        client = fanout.add(ws, principal.user, principal.tenant, acks, positions)
         try:
             channels = [user_channel(principal.user)]
             if principal.tenant is not None:
@@ -64,13 +69,27 @@ def endpoint(hub: Any, feed: LiveFeed, fanout: Fanout, secret: str) -> Any:
             await ws.send_text(json.dumps([hello, *missed], separators=(",", ":"), default=str))
             fanout.snapshot_for(client)
             client.start(after=max([since, *(m["seq"] for m in missed)]))
-            while True:  # read, so a closed socket is noticed
+            while True:  # read, so a closed socket is noticed (and acks arrive)
                 message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
                     break
+                version = _ack(message.get("text"))
+                if version is not None:
+                    client.acknowledged(version)
         except WebSocketDisconnect:
             pass
         finally:
             fanout.remove(client)
 
     return websocket
+
+
+def _ack(text: str | None) -> int | None:
+    """The version of `{"type": "ack", "v": <version>}`, None for anything else."""
+    if not text or '"ack"' not in text:
+        return None
+    try:
+        message = json.loads(text)
+        return int(message["v"]) if message.get("type") == "ack" else None
+    except (ValueError, KeyError, TypeError):
+        return None

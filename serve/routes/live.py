@@ -12,7 +12,8 @@ from serve.tokens import Role
 
 def endpoints(s: Services) -> list[Endpoint]:
     async def me(call: Call) -> Any:
-        return call.principal.as_dict()
+        """Who the token says you are, and where the fastest live feed is (`ws_port`)."""
+        return call.principal.as_dict() | {"ws_port": s.settings.ws_port or None}
 
     async def live(call: Call) -> Any:
         """Guards now and alerts after `since` (the Hub's seq), as the page first loads them."""

@@ -98,11 +98,15 @@ const noc = (() => {
   function connect() {
     if (!state.token) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const query = `token=${encodeURIComponent(state.token)}&since=${state.seq}&epoch=${state.epoch}`;
-    const ws = new WebSocket(`${scheme}://${location.host}/ws?${query}`);
+    const query = `token=${encodeURIComponent(state.token)}&since=${state.seq}&epoch=${state.epoch}&ack=1`;
+    const host = state.me.ws_port ? `${location.hostname}:${state.me.ws_port}` : location.host;
+    const ws = new WebSocket(`${scheme}://${host}/ws?${query}`);
     state.ws = ws;
     ws.onmessage = (event) => {
-      for (const message of JSON.parse(event.data)) handle(message);
+      for (const message of JSON.parse(event.data)) {
+        handle(message);
+        if (message.type === "positions") ws.send(JSON.stringify({ type: "ack", v: message.v }));
+      }
     };
     ws.onopen = () => { state.retry = 500; };
     ws.onclose = (event) => {

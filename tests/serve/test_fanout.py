@@ -179,3 +179,26 @@ def test_messages_before_the_replay_was_sent_are_not_sent_twice() -> None:
 
     socket = run(scenario())
     assert [m["seq"] for m in socket.messages("alert")] == [6]
+
+
+def test_with_acks_one_position_frame_is_in_flight_and_alerts_still_pass() -> None:
+    async def scenario() -> tuple[Recorder, Any]:
+        fanout = Fanout(queue_size=100)
+        socket = Recorder()
+        client = fanout.add(socket, "u", 1, acks=True)
+        client.start(after=0)
+        for version in range(1, 4):  # three ticks, no ack yet
+            fanout.update_positions([{**fix("g1", version, lat=version), "version": version}])
+            fanout.tick()
+            await settle()
+        fanout.deliver([alert(1)])
+        await settle()
+        before_ack = [m["type"] for frame in socket.frames for m in frame]
+        client.acknowledged(socket.messages("positions")[0]["v"])
+        await settle()
+        return socket, before_ack
+
+    socket, before_ack = run(scenario())
+    assert before_ack == ["positions", "alert"]  # one frame out, the alert not held back
+    frames = socket.messages("positions")
+    assert len(frames) == 2 and frames[1]["data"]["rows"][0][3] == 3  # then the latest
