@@ -34,6 +34,8 @@ def test_operator_sees_a_guard_move_a_panic_arrive_and_acknowledges_it(
     page.fill("#token", noc.token("operator", 1, "olga@1"))
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("#login.hidden", state="attached", timeout=10_000)
+    page.wait_for_selector("#site option[value='site-mg-road']", state="attached")
+    page.select_option("#site", "site-mg-road")  # other tests' sites may widen "all sites"
     page.wait_for_function(f"noc.marker({json.dumps(guard)}) !== null", timeout=10_000)
     before = page.evaluate(f"noc.marker({json.dumps(guard)})")
 
