@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import json
 from typing import Any
 
@@ -47,7 +48,9 @@ def fix(guard: str, version: int, tenant: int = 1, lat: float = 12.0) -> dict[st
 
 
 def run(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)
+    """On a thread of its own: another test's event loop may still run on this one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 async def settle() -> None:
