@@ -13,6 +13,7 @@ deleted a file between listing and reading.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ class Catalog:
             )
 
     def query(
-        self, sql: str, params: list[Any] | None = None, attempts: int = 3
+        self, sql: str, params: list[Any] | None = None, attempts: int = 5
     ) -> list[tuple[Any, ...]]:
         """Run `sql` on a fresh snapshot; a file compacted away meanwhile means one more try."""
         for attempt in range(attempts):
@@ -106,6 +107,7 @@ class Catalog:
             except duckdb.IOException:
                 if attempt == attempts - 1:
                     raise
+                time.sleep(0.05 * (attempt + 1))  # let the compaction finish its deletes
         raise AssertionError("unreachable")
 
     def close(self) -> None:

@@ -84,13 +84,13 @@ class Vigil:
         return count(self.data, table, where, params)
 
     def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        from storage.catalog import connect
+        from storage.catalog import Catalog
 
-        con = connect(self.data)
+        catalog = Catalog(self.data)  # its query() retries when a compaction races it
         try:
-            return con.execute(sql, params or []).fetchall()
+            return catalog.query(sql, params)
         finally:
-            con.close()
+            catalog.close()
 
     def hub_alerts(self, entity_id: str) -> list[dict[str, Any]]:
         import ray
