@@ -51,81 +51,93 @@ def alive() -> dict[str, str]:
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="vigil-multinode-"))
     broker = Mosquitto(root / "broker", free_port(), persistence=False).start()
-    # A dead node is noticed after ~14 s by default; 3 missed 1 s health checks here.
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={
-            "num_cpus": 1,
-            "resources": {"vigil-storage": 1},
-            "include_dashboard": False,
-            "_system_config": {"health_check_period_ms": 1000, "health_check_failure_threshold": 3},
-        },
-    )
-    worker = cluster.add_node(num_cpus=1)
-    ray.init(address=cluster.address, namespace="vigil", log_to_driver=False, logging_level="ERROR")
-    settings = Settings(
-        broker_url=broker.url,
-        data_dir=root / "lake",
-        roll_seconds=1.0,
-        compact_after_s=2.0,
-        maintenance_s=1.0,
-        shards=2,
-        ingest_actors=2,
-    )
-    vigil = runtime.start(settings, integration_fleet(load_fleet(settings.fleet_path)))
-    vigil.ready(timeout=120)
-    until(
-        lambda: all(s["connected"] for s in ray.get([a.get_stats.remote() for a in vigil.ingest])),
-        60,
-        "ingest connected",
-    )
-    placed = alive()
-    worker_id = worker.node_id
-    on_worker = sorted(name for name, node in placed.items() if node == worker_id)
-
-    publisher = threading.Thread(target=publish_all, args=(broker.port, gps_stream(GUARDS, TOTAL)))
-    publisher.start()
-    until(lambda: ray.get(vigil.writer.get_stats.remote())["rows"] > TOTAL // 4, 60, "stream")
-    cluster.remove_node(worker, allow_graceful=False)
-    removed_at = time.monotonic()
-    publisher.join(timeout=120)
-
-    # Alerts keep flowing: a panic after the node is gone reaches the Hub.
-    publish_all(broker.port, [("device/dev-201/alert", '{"type": "panic"}')])
-    panic = until(
-        lambda: [
-            a for a in ray.get(vigil.hub.snapshot.remote(None, 0))["alerts"] if a["kind"] == "panic"
-        ],
-        120,
-        "panic on the Hub",
-    )
-    listed = ",".join(f"'{g}'" for g in GUARDS)
-    where = f"guard_id IN ({listed})"
-    until(lambda: count(settings.data_dir, "guard_locations", where) >= TOTAL, 180, "all rows")
-    until(lambda: count(settings.data_dir, "guard_locations", where) == TOTAL, 60, "no doubles")
-    catalog = Catalog(settings.data_dir)
-    ((rows, keys),) = catalog.query(
-        f"SELECT count(*), count(DISTINCT msg_key) FROM guard_locations WHERE {where}"
-    )
-    catalog.close()
-    after = alive()
-    print(
-        json.dumps(
-            {
-                "on_worker_before": on_worker,
-                "alive_after": sorted(after),
-                "any_left_on_worker": any(node == worker_id for node in after.values()),
-                "rows": rows,
-                "distinct_keys": keys,
-                "panic_alerts": len(panic),
-                "recovered_in_s": round(time.monotonic() - removed_at, 1),
-            }
+    try:
+        # A dead node is noticed after ~14 s by default; 3 missed 1 s health checks here.
+        cluster = Cluster(
+            initialize_head=True,
+            head_node_args={
+                "num_cpus": 1,
+                "resources": {"vigil-storage": 1},
+                "include_dashboard": False,
+                "_system_config": {
+                    "health_check_period_ms": 1000,
+                    "health_check_failure_threshold": 3,
+                },
+            },
         )
-    )
-    sys.stdout.flush()
-    broker.stop()
-    ray.shutdown()
-    cluster.shutdown()
+        worker = cluster.add_node(num_cpus=1)
+        ray.init(
+            address=cluster.address, namespace="vigil", log_to_driver=False, logging_level="ERROR"
+        )
+        settings = Settings(
+            broker_url=broker.url,
+            data_dir=root / "lake",
+            roll_seconds=1.0,
+            compact_after_s=2.0,
+            maintenance_s=1.0,
+            shards=2,
+            ingest_actors=2,
+        )
+        vigil = runtime.start(settings, integration_fleet(load_fleet(settings.fleet_path)))
+        vigil.ready(timeout=120)
+        until(
+            lambda: all(
+                s["connected"] for s in ray.get([a.get_stats.remote() for a in vigil.ingest])
+            ),
+            60,
+            "ingest connected",
+        )
+        placed = alive()
+        worker_id = worker.node_id
+        on_worker = sorted(name for name, node in placed.items() if node == worker_id)
+
+        publisher = threading.Thread(
+            target=publish_all, args=(broker.port, gps_stream(GUARDS, TOTAL))
+        )
+        publisher.start()
+        until(lambda: ray.get(vigil.writer.get_stats.remote())["rows"] > TOTAL // 4, 60, "stream")
+        cluster.remove_node(worker, allow_graceful=False)
+        removed_at = time.monotonic()
+        publisher.join(timeout=120)
+
+        # Alerts keep flowing: a panic after the node is gone reaches the Hub.
+        publish_all(broker.port, [("device/dev-201/alert", '{"type": "panic"}')])
+        panic = until(
+            lambda: [
+                a
+                for a in ray.get(vigil.hub.snapshot.remote(None, 0))["alerts"]
+                if a["kind"] == "panic"
+            ],
+            120,
+            "panic on the Hub",
+        )
+        listed = ",".join(f"'{g}'" for g in GUARDS)
+        where = f"guard_id IN ({listed})"
+        until(lambda: count(settings.data_dir, "guard_locations", where) >= TOTAL, 180, "all rows")
+        until(lambda: count(settings.data_dir, "guard_locations", where) == TOTAL, 60, "no doubles")
+        catalog = Catalog(settings.data_dir)
+        ((rows, keys),) = catalog.query(
+            f"SELECT count(*), count(DISTINCT msg_key) FROM guard_locations WHERE {where}"
+        )
+        catalog.close()
+        after = alive()
+        print(
+            json.dumps(
+                {
+                    "on_worker_before": on_worker,
+                    "alive_after": sorted(after),
+                    "any_left_on_worker": any(node == worker_id for node in after.values()),
+                    "rows": rows,
+                    "distinct_keys": keys,
+                    "panic_alerts": len(panic),
+                    "recovered_in_s": round(time.monotonic() - removed_at, 1),
+                }
+            )
+        )
+        sys.stdout.flush()
+    finally:  # a failed run leaves no broker behind (the Cluster stops itself at exit)
+        broker.stop()
+        ray.shutdown()
 
 
 if __name__ == "__main__":
