@@ -17,7 +17,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from simulator.lake import generate
 from tests.conftest import Noc, wait_for
-from tests.serve.apiclient import Api
+from tests.serve.apiclient import Api, receive_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,24 +49,17 @@ def drain(ws: ClientConnection, seconds: float) -> list[dict[str, Any]]:
 
 
 def until_final(ws: ClientConnection, run_id: str, timeout: float) -> list[dict[str, Any]]:
-    seen: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"run {run_id} did not finish within {timeout} s: {seen[-3:]}")
-        try:
-            frame = json.loads(ws.recv(timeout=left))
-        except TimeoutError:
-            continue
-        seen.extend(frame)
-        for m in frame:
-            data = m["data"]
-            if m["type"] == "training_status" and (data["run_id"], data["status"] in FINAL) == (
-                run_id,
-                True,
-            ):
-                return seen
+    """Every message until the run's final status."""
+
+    def final(m: dict[str, Any]) -> bool:
+        data = m["data"]
+        return (
+            m["type"] == "training_status"
+            and data["run_id"] == run_id
+            and (data["status"] in FINAL)
+        )
+
+    return receive_until(ws, final, timeout)[1]
 
 
 def socket(noc: Noc, token: str) -> ClientConnection:

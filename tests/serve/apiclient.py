@@ -7,9 +7,12 @@ edits reaching the running shards are exercised everywhere), named after the mod
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+from websockets.sync.client import ClientConnection
 
 from tests.conftest import Noc
 
@@ -53,3 +56,23 @@ def fix(lat: float, lon: float, ts: str | None = None) -> str:
     if ts:
         body["timestamp"] = ts
     return json.dumps(body)
+
+
+def receive_until(
+    ws: ClientConnection, found: Callable[[dict[str, Any]], bool], timeout: float
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Messages until one matches (returned with everything seen); fails after `timeout`."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no matching message within {timeout} s; saw {seen[-5:]}")
+        try:
+            frame = json.loads(ws.recv(timeout=left))
+        except TimeoutError:
+            continue
+        for message in frame:
+            seen.append(message)
+            if found(message):
+                return message, seen

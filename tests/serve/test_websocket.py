@@ -16,7 +16,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from actors.hub import broadcast_to_noc, broadcast_to_user
 from tests.conftest import Noc
-from tests.serve.apiclient import Api, fix, make_guard
+from tests.serve.apiclient import Api, fix, make_guard, receive_until
 
 pytestmark = pytest.mark.integration
 
@@ -26,26 +26,6 @@ def feed(noc: Noc, token: str, **query: Any) -> Iterator[ClientConnection]:
     params = "&".join(f"{k}={v}" for k, v in {"token": token, **query}.items())
     with connect(f"{noc.ws_url}?{params}", open_timeout=10) as ws:
         yield ws
-
-
-def receive_until(
-    ws: ClientConnection, found: Callable[[dict[str, Any]], bool], timeout: float
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Messages until one matches (returned with everything seen); fails after `timeout`."""
-    seen: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"no matching message within {timeout} s; saw {seen[-5:]}")
-        try:
-            frame = json.loads(ws.recv(timeout=left))
-        except TimeoutError:
-            continue
-        for message in frame:
-            seen.append(message)
-            if found(message):
-                return message, seen
 
 
 def panic_of(guard: str) -> Callable[[dict[str, Any]], bool]:
