@@ -27,6 +27,7 @@ from typing import Any
 
 import ray
 
+from core import heap
 from core.alerts import Alert
 
 FEED_SIZE = 1000  # alerts and events kept for `snapshot`
@@ -54,8 +55,10 @@ class Hub:
         self.events: deque[dict[str, Any]] = deque(maxlen=FEED_SIZE)
         self.log: deque[dict[str, Any]] = deque(maxlen=PULL_LOG)
         self.channels: dict[str, deque[dict[str, Any]]] = {}
+        self._published: OrderedDict[str, None] = OrderedDict()  # alert ids, oldest first
         self._news = asyncio.Event()
         self.stats = {"messages": 0, "positions": 0, "pulls": 0}
+        heap.settle()
 
     async def ping(self) -> int:
         return self.seq
@@ -80,7 +83,15 @@ class Hub:
         return len(positions)
 
     async def publish_alerts(self, alerts: list[Alert]) -> int:
+        """New alerts to their tenant's NOC, each once: the router publishes an alert
+        while it is being made durable, so a raise retried after a failed write may
+        publish the same alert_id again."""
         for alert in alerts:
+            if alert.alert_id in self._published:
+                continue
+            self._published[alert.alert_id] = None
+            if len(self._published) > PULL_LOG:
+                self._published.popitem(last=False)
             data = _as_dict(alert)
             message = self._append(noc_channel(alert.client_id), "alert", data, HIGH)
             self.feed.append({"seq": message["seq"], **data})

@@ -1,10 +1,13 @@
 """AlertRouter: every alert a rule raises passes here; operators act on alerts here.
 
 `raise_alerts` (the shards' critical path) decides what each alert is (new, joining
-an incident, or a repeat that only counts), makes the alerts and their events
-durable (`device_alerts`, `alert_events`) before returning, then publishes them to
-the Hub and hands tier 1 to the Notifier without waiting for it. A background
-thread escalates unacknowledged critical alerts along the tenant's chain.
+an incident, or a repeat that only counts) and makes the alerts and their events
+durable (`device_alerts`, `alert_events`) before returning. New alerts go to the Hub
+while the write is under way (the NOC sees a panic one log append sooner; a raise
+retried after a failed write republishes the same alert_id, which the Hub drops);
+their lifecycle events follow once durable, and tier 1 goes to the Notifier without
+waiting for it. A background thread escalates unacknowledged critical alerts along
+the tenant's chain.
 
 Operators' steps (acknowledge, resolve, assign) are events too. Acknowledging a
 device's own alarm sends it an `alarm_ack` command; its reply is recorded on the
@@ -30,6 +33,7 @@ from actors.downlink import CommandReply, Downlink
 from actors.notify.message import Dispatch
 from actors.rules import escalation, lifecycle
 from actors.rules.lifecycle import AlertState
+from core import heap
 from core.alerts import Alert, AlertEvent, EventType, LifecycleError, alarm_device, make_event
 from core.fleet import Fleet, FleetIndex
 from core.schemas import to_batch
@@ -58,7 +62,8 @@ class AlertRouter:
         self.downlink = Downlink(settings, self._on_reply, client_id="vigil-router")
         threading.Thread(target=self._escalation_loop, name="escalation", daemon=True).start()
 
-    # -- from the shards -----------------------------------------------------------------
+        # -- from the shards -----------------------------------------------------------------
+        heap.settle()
 
     @ray.method(concurrency_group="alerts")
     def raise_alerts(self, alerts: list[Alert]) -> int:
@@ -72,12 +77,13 @@ class AlertRouter:
             frames = [("alert_events", to_batch("alert_events", events))]
             if fresh:
                 frames.insert(0, ("device_alerts", to_batch("device_alerts", fresh)))
-            ray.get(self.writer.append_critical.remote(frames))
+            written = self.writer.append_critical.remote(frames)
+            if fresh:  # on the NOC while it is made durable (the Hub drops a republish)
+                self.hub.publish_alerts.remote(fresh)
+            ray.get(written)
             # Committed only once durable: a failed write is retried by the caller, not skipped.
             self.book.commit(draft)
             states = {e.alert_id: self.book.states[e.alert_id] for e in events}
-        if fresh:
-            self.hub.publish_alerts.remote(fresh)
         self._publish(events, states)
         for alert in fresh:
             self._notify(states[alert.alert_id], tier=1)

@@ -62,3 +62,16 @@ def test_replay_gives_a_channels_messages_after_a_seq_in_order(hub: Any) -> None
 def test_a_broadcast_names_a_real_channel(hub: Any) -> None:
     with pytest.raises(ray.exceptions.RayTaskError, match="channel"):
         ray.get(hub.broadcast.remote("everyone", "x", {}))
+
+
+def test_an_alert_published_again_reaches_the_noc_once(hub: Any) -> None:
+    """The router publishes while it writes; a raise retried after a failed write
+    publishes the same alert_id again."""
+    cursor = ray.get(hub.cursor.remote())
+    alert = panic("g9", 1, 9)
+    ray.get(hub.publish_alerts.remote([alert]))
+    ray.get(hub.publish_alerts.remote([alert, panic("g10", 1, 10)]))
+    pulled = ray.get(hub.pull.remote(cursor["epoch"], cursor["seq"], 10**9, 0.0))
+    assert [m["data"]["entity_id"] for m in pulled["messages"]] == ["g9", "g10"]
+    snapshot = ray.get(hub.snapshot.remote(1))
+    assert [a["entity_id"] for a in snapshot["alerts"]].count("g9") == 1
