@@ -26,6 +26,7 @@ import ray
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from core import heap
 from core.decode import Decoder
 from core.errors import DEAD_LETTER_REASONS, BadMessage
 from core.fleet import Fleet, FleetIndex
@@ -67,6 +68,7 @@ class IngestActor:
         self.client = self._connect(settings)
         for target, name in ((self._flush_loop, "flush"), (self._complete_loop, "complete")):
             threading.Thread(target=target, name=name, daemon=True).start()
+        heap.settle()
 
     def update_fleet(self, fleet: Fleet) -> int:
         """A changed fleet (the API's fleet edits): new lookups for the next messages."""
@@ -154,12 +156,13 @@ class IngestActor:
             tables[item.TABLE].append(item)
             if isinstance(item, Record):
                 per_shard[self._shard(item)].append(item)
-        frames = [(table, to_batch(table, rows)) for table, rows in tables.items()]
-        write = self.writer.append_critical if critical else self.writer.append
-        refs = [write.remote(frames)]
-        for shard, records in per_shard.items():
+        refs = []
+        for shard, records in per_shard.items():  # first: the shards are the alerts' path
             apply = self.shards[shard].apply_critical if critical else self.shards[shard].apply
             refs.append(apply.remote(records))
+        frames = [(table, to_batch(table, rows)) for table, rows in tables.items()]
+        write = self.writer.append_critical if critical else self.writer.append
+        refs.append(write.remote(frames))
         return refs
 
     def _shard(self, record: Record) -> int:
