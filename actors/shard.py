@@ -19,6 +19,7 @@ import ray
 from actors.entities import Entities
 from actors.pipeline import PIPELINE, timers
 from actors.rules.anomaly import Model
+from core import heap
 from core.alerts import Alert, Severity
 from core.fleet import Fleet, FleetIndex
 from core.metrics import Histogram
@@ -48,6 +49,7 @@ class EntityShard:
         self._tick = settings.tick_seconds
         self._load_live_model(settings.lake)
         threading.Thread(target=self._timer_loop, name="timers", daemon=True).start()
+        heap.settle()
 
     def apply(self, records: list[Record]) -> int:
         return self._apply(records)

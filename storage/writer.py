@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import ray
 
+from core import heap
 from core.metrics import Histogram
 from core.schemas import SCHEMAS
 from core.settings import Settings
@@ -73,6 +74,7 @@ class StorageWriter:
         self._opened = time.monotonic()
         for target, name_ in ((self._roll_loop, "roll"), (self._maintenance_loop, "maintenance")):
             threading.Thread(target=target, name=name_, daemon=True).start()
+        heap.settle()
 
     def append(self, frames: Frames) -> int:
         return self._append(frames)
