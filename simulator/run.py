@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 from core.fleet import Fleet, Guard
 
 METRES_PER_DEGREE = 111_320.0
+SLICES = 20  # a tick's fixes go out in this many even slices
 
 
 @dataclass
@@ -98,32 +99,22 @@ class Simulator:
         self.published += 1
 
     def _run(self) -> None:
+        """Every `interval_s`, a fix from each guard (and telemetry every sixth): spread
+        over the interval in `SLICES` even slices, as devices that do not report in
+        step would, not in one burst that a panic would queue behind."""
         tick = 0
         while not self._stop.is_set():
             started = time.monotonic()
+            count = len(self.walkers)
+            size = max(1, math.ceil(count / SLICES))
+            for first in range(0, count, size):
+                now = time.time()
+                for walker in self.walkers[first : first + size]:
+                    self._walk(walker, now, tick)
+                slot = started + self.interval_s * (first + size) / count
+                if self._stop.wait(max(0.0, slot - time.monotonic())):
+                    return
             now = time.time()
-            for walker in self.walkers:
-                self._step(walker)
-                guard = walker.guard
-                self._publish(
-                    f"guard/{guard.id}/gps",
-                    {
-                        "lat": round(walker.lat, 6),
-                        "lon": round(walker.lon, 6),
-                        "accuracy": round(self.rng.uniform(4, 15), 1),
-                        "ts": now,
-                    },
-                )
-                if tick % 6 == 0 and guard.device_id:
-                    walker.battery = max(0.0, walker.battery - self.rng.uniform(0, 0.5))
-                    self._publish(
-                        f"device/{guard.device_id}/telemetry",
-                        {
-                            "battery": round(walker.battery, 1),
-                            "signal": round(self.rng.uniform(-100, -60)),
-                            "ts": now,
-                        },
-                    )
             self._sensors(now, tick)
             if self.walkers and self.rng.random() < self.interval_s / self.panic_every_s:
                 walker = self.rng.choice(self.walkers)
@@ -134,6 +125,29 @@ class Simulator:
                     )
             tick += 1
             self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+
+    def _walk(self, walker: Walker, now: float, tick: int) -> None:
+        self._step(walker)
+        guard = walker.guard
+        self._publish(
+            f"guard/{guard.id}/gps",
+            {
+                "lat": round(walker.lat, 6),
+                "lon": round(walker.lon, 6),
+                "accuracy": round(self.rng.uniform(4, 15), 1),
+                "ts": now,
+            },
+        )
+        if tick % 6 == 0 and guard.device_id:
+            walker.battery = max(0.0, walker.battery - self.rng.uniform(0, 0.5))
+            self._publish(
+                f"device/{guard.device_id}/telemetry",
+                {
+                    "battery": round(walker.battery, 1),
+                    "signal": round(self.rng.uniform(-100, -60)),
+                    "ts": now,
+                },
+            )
 
     def _sensors(self, now: float, tick: int) -> None:
         for sensor in self.fleet.sensors:
