@@ -1,18 +1,24 @@
-"""WebSocket fan-out inside one Serve replica: which client gets what, and when.
+"""WebSocket fan-out inside one Serve replica or the gateway: who gets what, and when.
 
 Pure asyncio, no Ray and no Starlette: a `Socket` is anything with `send_text` and
 `close`. The feed (serve/feed.py) hands messages and positions to `Fanout`; each
-`Client` has its own sender task, so a slow socket only ever delays itself.
+`Client` has its own sender task, so a slow socket only ever delays itself. A
+`DirectSocket` (the gateway's, serve/gateway.py) takes a frame synchronously while
+its buffer has room: an alert then reaches 500 sockets in one pass of plain calls,
+with no task switch per client; the sender task only takes over for a socket whose
+buffer is full, and waits for it to drain.
 
 - Messages (alerts, their events, broadcasts) are serialised once and queued per
   client, in order, several per frame. The queue holds at most `queue_size`; a client
   that cannot take a `high` message is disconnected (code 4008), a `normal` one is
   dropped for that client and counted.
-- Positions are conflated: every `tick` the changes since the last tick become one
-  frame per tenant, serialised once and shared by every client that is up to date; a
-  client still sending an older frame gets, instead, one frame of the latest fix of
-  every guard that changed since what it really received. So a client sees each guard
-  at most once per tick, and a slow one skips fixes but never falls behind.
+- Positions are conflated: once per tick interval a client gets one frame of the
+  latest fix of every guard that changed since what it has, serialised once and shared
+  by every client of its tenant in the same place; a client still sending an older
+  frame gets that frame replaced. So a client sees each guard at most once per tick,
+  and a slow one skips fixes but never falls behind. The clients are spread over
+  `TICK_SLOTS` slots served one after the other through the interval, so 500 clients
+  never all take a position frame at the instant an alert comes.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -29,12 +35,22 @@ log = logging.getLogger("vigil.fanout")
 
 POSITION_FIELDS = ["guard_id", "client_id", "site_id", "lat", "lon", "ts", "accuracy", "inside"]
 TOO_SLOW = 4008  # close code: the client could not keep up with its alerts
+TICK_SLOTS = 10  # a tick interval's position frames go out in this many slots
 
 
 class Socket(Protocol):
     async def send_text(self, data: str) -> None: ...
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class DirectSocket(Socket, Protocol):
+    """A socket that can also take a frame without waiting (the gateway's): `write_now`
+    hands it to the kernel's buffer at once, if `writable` says that buffer has room."""
+
+    def writable(self) -> bool: ...
+
+    def write_now(self, data: str) -> None: ...
 
 
 def position_row(position: dict[str, Any]) -> list[Any]:
@@ -85,8 +101,15 @@ class Client:
         self.acks = acks
         self.positions = positions  # False: alerts and broadcasts only (a wallboard, an app)
         self.awaiting_ack = False
+        self.slot = 0  # positions go to it when the tick reaches this slot
         self.closed = False
         self.ready = False  # messages are held until the replay was sent
+        #: Frames go straight into the socket's buffer while it has room (no task switch
+        #: per client per frame); the sender task takes over when it has not.
+        self._direct: DirectSocket | None = (
+            socket if callable(getattr(socket, "write_now", None)) else None  # type: ignore[assignment]
+        )
+        self._sending = False  # the sender task is inside a send: everything waits for it
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -96,33 +119,34 @@ class Client:
         self.last_seq = max(after, self.queue[-1][0] if self.queue else 0)
         self.ready = True
         self._task = asyncio.get_running_loop().create_task(self._run())
-        self._wake.set()
+        self.pump()
 
-    def offer(self, seq: int, text: str, high: bool) -> None:
+    def offer(self, seq: int, text: str, high: bool) -> bool:
+        """Queue a message; True if it was (`pump` then sends what is queued)."""
         if self.closed or seq <= self.last_seq:
-            return
+            return False
         if len(self.queue) >= self.queue_size:
             if high:
                 self.stats["disconnected_slow"] += 1
                 self.kill(TOO_SLOW, "too slow: alerts waiting exceeded the queue")
-                return
+                return False
             self.stats["dropped_normal"] += 1
-            return
+            return False
         self.last_seq = seq
         self.queue.append((seq, text))
-        self._wake.set()
+        return True
 
     def offer_positions(self, version: int, text: str) -> None:
         if not self.positions:
             return
         self.pos_slot = (version, text)
-        self._wake.set()
+        self.pump()
 
     def acknowledged(self, version: int) -> None:
         """The client has the position frame `version`: the next may go."""
         if self.pos_inflight == version:
             self.pos_version, self.pos_inflight, self.awaiting_ack = version, None, False
-            self._wake.set()
+            self.pump()
 
     def base_version(self) -> int:
         """The position version the client will have once the frame in flight is sent."""
@@ -140,26 +164,58 @@ class Client:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.socket.close(code, reason), 2.0)
 
+    def _next_frame(self) -> tuple[str, int | None] | None:
+        """The next frame to send, and the position version it carries (None: messages).
+        Messages first: an alert never waits behind positions."""
+        if self.queue:
+            items = list(self.queue)
+            self.queue.clear()
+            self.stats["frames"] += 1
+            return "[" + ",".join(t for _, t in items) + "]", None
+        if self.pos_slot is not None and not self.awaiting_ack:
+            version, text = self.pos_slot
+            self.pos_slot, self.pos_inflight = None, version
+            self.awaiting_ack = self.acks
+            self.stats["position_frames"] += 1
+            return text, version
+        return None
+
+    def _sent(self, version: int | None) -> None:
+        if version is not None and not self.acks:
+            self.pos_version, self.pos_inflight = version, None
+
+    def pump(self) -> None:
+        """Send what can go now: straight into a direct socket's buffer while it has
+        room, else through the sender task (which waits for the buffer to drain)."""
+        if not self.ready or self.closed or self._sending:
+            return
+        direct = self._direct
+        try:
+            while direct is not None and direct.writable():
+                frame = self._next_frame()
+                if frame is None:
+                    return
+                direct.write_now(frame[0])
+                self._sent(frame[1])
+        except Exception:  # the socket is gone; its handler notices and unregisters
+            self.closed = True
+            return
+        if self.queue or (self.pos_slot is not None and not self.awaiting_ack):
+            self._wake.set()
+
     async def _run(self) -> None:
         try:
             while not self.closed:
                 await self._wake.wait()
                 self._wake.clear()
-                while self.queue or (self.pos_slot and not self.awaiting_ack):
-                    if self.queue:  # messages first: an alert never waits behind positions
-                        items = list(self.queue)
-                        self.queue.clear()
-                        await self.socket.send_text("[" + ",".join(t for _, t in items) + "]")
-                        self.stats["frames"] += 1
-                        continue
-                    assert self.pos_slot is not None
-                    version, text = self.pos_slot
-                    self.pos_slot, self.pos_inflight = None, version
-                    self.awaiting_ack = self.acks
-                    await self.socket.send_text(text)
-                    if not self.acks:
-                        self.pos_version, self.pos_inflight = version, None
-                    self.stats["position_frames"] += 1
+                while not self.closed and (frame := self._next_frame()) is not None:
+                    self._sending = True
+                    try:
+                        await self.socket.send_text(frame[0])
+                    finally:
+                        self._sending = False
+                    self._sent(frame[1])
+                self.pump()
         except asyncio.CancelledError:
             raise
         except Exception:  # the socket is gone; its handler notices and unregisters
@@ -173,10 +229,9 @@ class Fanout:
         self.queue_size = queue_size
         self.stats: Counter[str] = Counter()
         self.clients: set[Client] = set()
-        self.latest: dict[str, tuple[int, int, list[Any]]] = {}  # guard -> (version, tenant, row)
+        #: guard -> (version, tenant, row), in the order of change (so by version)
+        self.latest: OrderedDict[str, tuple[int, int, list[Any]]] = OrderedDict()
         self.version = 0  # positions known up to this version
-        self._ticked = 0  # version of the last tick
-        self._changed: dict[str, None] = {}  # guards changed since the last tick, in order
 
     # -- clients -------------------------------------------------------------------------
 
@@ -189,6 +244,7 @@ class Fanout:
         positions: bool = True,
     ) -> Client:
         client = Client(socket, user, tenant, self.queue_size, self.stats, acks, positions)
+        client.slot = self.stats["connected"]  # its turn in a tick spread over slots
         self.clients.add(client)
         self.stats["connected"] += 1
         return client
@@ -206,6 +262,10 @@ class Fanout:
     # -- messages ------------------------------------------------------------------------
 
     def deliver(self, messages: Iterable[dict[str, Any]]) -> None:
+        """Queue each message at the clients it is for, then send: what one pull brought
+        leaves as one frame per client."""
+        clients = list(self.clients)
+        touched: dict[Client, None] = {}
         for message in messages:
             channel = message["channel"]
             kind, _, name = channel.partition(":")
@@ -215,10 +275,12 @@ class Fanout:
                 default=str,
             )
             high = message.get("priority") == "high"
-            for client in list(self.clients):
-                if _addressed(client, kind, name):
-                    client.offer(message["seq"], text, high)
+            for client in clients:
+                if _addressed(client, kind, name) and client.offer(message["seq"], text, high):
+                    touched[client] = None
             self.stats["messages"] += 1
+        for client in touched:
+            client.pump()
 
     # -- positions -----------------------------------------------------------------------
 
@@ -227,46 +289,44 @@ class Fanout:
             version = position["version"]
             guard = position["guard_id"]
             self.latest[guard] = (version, position["client_id"], position_row(position))
-            self._changed.pop(guard, None)  # re-inserted at the end: order of change
-            self._changed[guard] = None
+            self.latest.move_to_end(guard)
             self.version = max(self.version, version)
 
-    def tick(self) -> None:
-        """Send what changed since the last tick: one shared frame per tenant."""
-        if self.version == self._ticked:
-            return
-        start, end = self._ticked, self.version
-        per_tenant: dict[int, list[list[Any]]] = {}
-        for guard in self._changed:
-            _, tenant, row = self.latest[guard]
-            per_tenant.setdefault(tenant, []).append(row)
-        self._changed = {}
-        self._ticked = end
-        shared = {t: positions_frame(rows, end) for t, rows in per_tenant.items()}
-        everything: str | None = None
+    def _since(self, base: int) -> list[tuple[int, list[Any]]]:
+        """(tenant, row) of every guard changed after version `base`, oldest first."""
+        changed = []
+        for version, tenant, row in reversed(self.latest.values()):
+            if version <= base:
+                break
+            changed.append((tenant, row))
+        changed.reverse()
+        return changed
+
+    def tick(self, part: int = 0, parts: int = 1) -> None:
+        """Send the clients of slot `part` (of `parts`) what changed since what each has:
+        one frame per (version had, tenant), serialised once and shared. A client still
+        sending an older frame gets its waiting frame replaced by one of the latest fix
+        of everything since, so it skips fixes but never falls behind."""
+        end = self.version
+        frames: dict[tuple[int, int | None], str | None] = {}
         for client in list(self.clients):
-            if not client.ready or client.closed or not client.positions:
+            if client.slot % parts != part or not client.ready or client.closed:
                 continue
-            if client.pos_slot is None and client.base_version() == start:
-                if client.tenant is None:
-                    if everything is None:
-                        every = [r for rows in per_tenant.values() for r in rows]
-                        everything = positions_frame(every, end)
-                    client.offer_positions(end, everything)
-                elif client.tenant in shared:
-                    client.offer_positions(end, shared[client.tenant])
-                elif client.pos_inflight is None:
-                    client.pos_version = end  # nothing of its tenant changed
-                continue
-            # Behind: one frame of the latest fix of what changed since what it has.
             base = client.base_version()
-            rows = [
-                row
-                for version, tenant, row in self.latest.values()
-                if version > base and _sees(client, tenant)
-            ]
-            client.offer_positions(end, positions_frame(rows, end))
-            self.stats["position_catchups"] += 1
+            if not client.positions or base >= end:
+                continue
+            key = (base, client.tenant)
+            if key not in frames:
+                rows = [row for tenant, row in self._since(base) if _sees(client, tenant)]
+                frames[key] = positions_frame(rows, end) if rows else None
+            frame = frames[key]
+            if frame is None:  # nothing of its tenant changed
+                if client.pos_inflight is None and client.pos_slot is None:
+                    client.pos_version = end
+                continue
+            if client.pos_slot is not None:
+                self.stats["position_catchups"] += 1
+            client.offer_positions(end, frame)
 
 
 def _addressed(client: Client, kind: str, name: str) -> bool:

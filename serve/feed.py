@@ -14,7 +14,7 @@ import asyncio
 import logging
 from typing import Any
 
-from serve.fanout import Fanout
+from serve.fanout import TICK_SLOTS, Fanout
 
 log = logging.getLogger("vigil.feed")
 
@@ -65,9 +65,12 @@ class LiveFeed:
             self._primed.set()
 
     async def _tick_loop(self) -> None:
+        """Every `tick_s`, each client's positions, one slot of clients at a time."""
+        slot = 0
         while True:
-            await asyncio.sleep(self.tick_s)
+            await asyncio.sleep(self.tick_s / TICK_SLOTS)
             try:
-                self.fanout.tick()
+                self.fanout.tick(slot, TICK_SLOTS)
             except Exception:
                 log.exception("position tick failed")
+            slot = (slot + 1) % TICK_SLOTS

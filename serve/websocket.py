@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from actors.hub import noc_channel, user_channel
 from serve.endpoints import principal_of
-from serve.fanout import Fanout
+from serve.fanout import Fanout, Socket
 from serve.feed import LiveFeed
 from serve.tokens import AuthError
 
@@ -35,58 +36,96 @@ log = logging.getLogger("vigil.websocket")
 UNAUTHORIZED = 4401
 
 
+class Peer(Socket, Protocol):
+    """One accepted WebSocket, whatever serves it (Starlette in a Serve replica, the
+    websockets library in the gateway)."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def query_params(self) -> Mapping[str, str]: ...
+
+    async def receive_text(self) -> str | None:
+        """The next text message; None once the socket is closed."""
+        ...
+
+
+async def session(peer: Peer, hub: Any, feed: LiveFeed, fanout: Fanout, secret: str) -> None:
+    """The whole life of one live-feed socket: authenticate, replay, then feed it."""
+    try:
+        principal = principal_of(peer, secret)
+        since = int(peer.query_params.get("since", "0") or 0)
+    except (AuthError, ValueError) as exc:
+        await peer.close(UNAUTHORIZED, str(exc)[:120])
+        return
+    await feed.ready()
+    acks = peer.query_params.get("ack") == "1"
+    positions = peer.query_params.get("positions", "1") != "0"
+    client = fanout.add(peer, principal.user, principal.tenant, acks, positions)
+    try:
+        channels = [user_channel(principal.user)]
+        if principal.tenant is not None:
+            channels.append(noc_channel(principal.tenant))
+        epoch = peer.query_params.get("epoch", "")
+        replay: dict[str, Any] = {"messages": [], "complete": True, "epoch": feed.epoch}
+        if since or epoch:
+            replay = await hub.replay.remote(
+                channels, since, epoch, all_noc=principal.tenant is None
+            )
+        hello = {
+            "type": "hello",
+            "data": principal.as_dict()
+            | {"epoch": replay["epoch"], "complete": replay["complete"], "since": since},
+        }
+        missed = [{k: m[k] for k in ("seq", "channel", "type", "data")} for m in replay["messages"]]
+        await peer.send_text(json.dumps([hello, *missed], separators=(",", ":"), default=str))
+        fanout.snapshot_for(client)
+        client.start(after=max([since, *(m["seq"] for m in missed)]))
+        # Read, so a closed socket is noticed (and acks arrive).
+        while (text := await peer.receive_text()) is not None:
+            version = _ack(text)
+            if version is not None:
+                client.acknowledged(version)
+    finally:
+        fanout.remove(client)
+
+
+class StarletteSocket:
+    """A Serve replica's socket (Starlette) as a `Peer`."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self.headers = ws.headers
+        self.query_params = ws.query_params
+
+    async def send_text(self, data: str) -> None:
+        await self.ws.send_text(data)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self.ws.close(code, reason)
+
+    async def receive_text(self) -> str | None:
+        try:
+            message = await self.ws.receive()
+        except WebSocketDisconnect:
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        return message.get("text") or ""
+
+
 def endpoint(hub: Any, feed: LiveFeed, fanout: Fanout, secret: str) -> Any:
     async def websocket(ws: WebSocket) -> None:
         await ws.accept()
-        try:
-            principal = principal_of(ws, secret)
-            since = int(ws.query_params.get("since", "0") or 0)
-        except (AuthError, ValueError) as exc:
-            await ws.close(UNAUTHORIZED, str(exc)[:120])
-            return
-        await feed.ready()
-        acks = ws.query_params.get("ack") == "1"
-        positions = ws.query_params.get("positions", "1") != "0"
-        client = fanout.add(ws, principal.user, principal.tenant, acks, positions)
-        try:
-            channels = [user_channel(principal.user)]
-            if principal.tenant is not None:
-                channels.append(noc_channel(principal.tenant))
-            epoch = ws.query_params.get("epoch", "")
-            replay: dict[str, Any] = {"messages": [], "complete": True, "epoch": feed.epoch}
-            if since or epoch:
-                replay = await hub.replay.remote(
-                    channels, since, epoch, all_noc=principal.tenant is None
-                )
-            hello = {
-                "type": "hello",
-                "data": principal.as_dict()
-                | {"epoch": replay["epoch"], "complete": replay["complete"], "since": since},
-            }
-            missed = [
-                {k: m[k] for k in ("seq", "channel", "type", "data")} for m in replay["messages"]
-            ]
-            await ws.send_text(json.dumps([hello, *missed], separators=(",", ":"), default=str))
-            fanout.snapshot_for(client)
-            client.start(after=max([since, *(m["seq"] for m in missed)]))
-            while True:  # read, so a closed socket is noticed (and acks arrive)
-                message = await ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                version = _ack(message.get("text"))
-                if version is not None:
-                    client.acknowledged(version)
-        except WebSocketDisconnect:
-            pass
-        finally:
-            fanout.remove(client)
+        await session(StarletteSocket(ws), hub, feed, fanout, secret)
 
     return websocket
 
 
-def _ack(text: str | None) -> int | None:
+def _ack(text: str) -> int | None:
     """The version of `{"type": "ack", "v": <version>}`, None for anything else."""
-    if not text or '"ack"' not in text:
+    if '"ack"' not in text:
         return None
     try:
         message = json.loads(text)

@@ -205,3 +205,84 @@ def test_with_acks_one_position_frame_is_in_flight_and_alerts_still_pass() -> No
     assert before_ack == ["positions", "alert"]  # one frame out, the alert not held back
     frames = socket.messages("positions")
     assert len(frames) == 2 and frames[1]["data"]["rows"][0][3] == 3  # then the latest
+
+
+class Direct(Recorder):
+    """A gateway-like socket: takes frames synchronously while its buffer has room."""
+
+    def __init__(self, room: int = 10**6) -> None:
+        super().__init__()
+        self.room = room  # frames its buffer takes before it is full
+        self.awaited = 0  # frames that went through the sender task instead
+        self.drained = asyncio.Event()
+        self.drained.set()
+
+    def writable(self) -> bool:
+        return self.room > 0
+
+    def write_now(self, data: str) -> None:
+        assert self.room > 0, "written to a full buffer"
+        self.room -= 1
+        self.frames.append(json.loads(data))
+
+    async def send_text(self, data: str) -> None:
+        self.awaited += 1
+        await self.drained.wait()
+        await super().send_text(data)
+
+
+def test_a_direct_socket_has_its_alerts_before_deliver_returns_one_frame_per_pull() -> None:
+    async def scenario() -> tuple[Direct, Direct]:
+        fanout = Fanout(queue_size=100)
+        one, two = Direct(), Direct()
+        for socket in (one, two):
+            fanout.add(socket, "u", 1).start(after=0)
+        fanout.deliver([alert(1), alert(2), alert(3, tenant=2), alert(4)])
+        return one, two  # no await: nothing was left to a task
+
+    one, two = run(scenario())
+    for socket in (one, two):
+        assert [[m["seq"] for m in frame] for frame in socket.frames] == [[1, 2, 4]]
+        assert socket.awaited == 0
+
+
+def test_a_direct_socket_with_a_full_buffer_waits_in_order_and_others_do_not() -> None:
+    async def scenario() -> tuple[Direct, Direct, list[int]]:
+        fanout = Fanout(queue_size=100)
+        full, free = Direct(room=1), Direct()
+        full.drained.clear()
+        for socket in (full, free):
+            fanout.add(socket, "u", 1).start(after=0)
+        for seq in range(1, 5):
+            fanout.deliver([alert(seq)])
+            await settle()
+        had = [m["seq"] for frame in full.frames for m in frame]
+        full.room = 10**6
+        full.drained.set()
+        fanout.deliver([alert(5)])
+        await settle()
+        return full, free, had
+
+    full, free, had = run(scenario())
+    assert had == [1]  # one frame fitted; the rest wait for the buffer to drain
+    assert [m["seq"] for frame in full.frames for m in frame] == [1, 2, 3, 4, 5]
+    assert full.awaited >= 1
+    assert [m["seq"] for frame in free.frames for m in frame] == [1, 2, 3, 4, 5]
+
+
+def test_positions_are_spread_over_slots_each_client_once_per_round() -> None:
+    async def scenario() -> list[Direct]:
+        fanout = Fanout(queue_size=100)
+        sockets = [Direct() for _ in range(6)]
+        for socket in sockets:
+            fanout.add(socket, "u", 1).start(after=0)
+        fanout.update_positions([{**fix("g1", 1), "version": 1}])
+        fanout.tick(0, 3)  # clients 0 and 3
+        counts = [len(s.messages("positions")) for s in sockets]
+        for slot in (1, 2, 0, 1, 2):  # the rest of the round, then one more with no news
+            fanout.tick(slot, 3)
+        assert counts == [1, 0, 0, 1, 0, 0]
+        return sockets
+
+    sockets = run(scenario())
+    assert [len(s.messages("positions")) for s in sockets] == [1] * 6
