@@ -69,6 +69,11 @@ def start_stack(
     try:
         if not port_free(settings.http_port):
             raise StartupError(f"serve: port {settings.http_port} is in use; pass --http-port")
+        if settings.ws_port and not port_free(settings.ws_port):
+            raise StartupError(
+                f"live feed gateway: port {settings.ws_port} is in use; pass --ws-port "
+                "(0: no gateway, the page then uses Serve's /ws)"
+            )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if mqtt_port is not None:
             with console.status(f"starting Mosquitto on port {mqtt_port}"):

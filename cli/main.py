@@ -41,12 +41,18 @@ def up(
     tls_cert: Annotated[str, typer.Option(help="TLS certificate (PEM): https and wss.")] = "",
     tls_key: Annotated[str, typer.Option(help="TLS private key (PEM) of --tls-cert.")] = "",
     ws_port: Annotated[
-        int, typer.Option(help="Port of the direct WebSocket gateway (0: Serve's /ws only).")
-    ] = 0,
+        int,
+        typer.Option(
+            help="Port of the live feed's WebSocket gateway (default: the HTTP port + 1; "
+            "0: Serve's /ws only)."
+        ),
+    ] = -1,
 ) -> None:
     """Start vigil on this machine: broker, Ray, actors, the Serve app, a simulated fleet."""
     if simulate < 0:
         raise typer.BadParameter("must be 0 or more", param_hint="--simulate")
+    if ws_port < 0:
+        ws_port = http_port + 1
     data = data.resolve()
     if detach:
         argv = [a for a in sys.argv[1:] if a != "--detach"]

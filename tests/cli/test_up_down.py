@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from websockets.sync.client import connect
 
 from cli.broker import free_port, port_free
 from tests.conftest import wait_for
@@ -49,7 +50,10 @@ def get_json(url: str, token: str = "") -> dict:
 
 def test_up_detach_serves_the_simulated_fleet_and_down_stops_everything(tmp_path: Path) -> None:
     checkout = clean_checkout(tmp_path / "vigil")
-    mqtt, http, dash = free_port(), free_port(), free_port()
+    mqtt, dash = free_port(), free_port()
+    http = free_port()
+    while not port_free(http + 1) or http + 1 in (mqtt, dash):  # the gateway's, by default
+        http = free_port()
     env = {**os.environ, "PYTHONPATH": str(checkout)}  # the checkout's code, not this tree's
     vigil = [sys.executable, "-m", "cli.main"]
 
@@ -99,6 +103,10 @@ def test_up_detach_serves_the_simulated_fleet_and_down_stops_everything(tmp_path
             "50 simulated guards on the live view",
         )
         assert {g["client_id"] for g in live["guards"]} == {1, 2}
+        me = get_json(f"http://127.0.0.1:{http}/api/me", token)
+        assert me["ws_port"] == http + 1  # the live feed's gateway, on by default
+        with connect(f"ws://127.0.0.1:{http + 1}/ws?token={token}", open_timeout=10) as ws:
+            assert json.loads(ws.recv(timeout=10))[0]["type"] == "hello"
         wait_for(
             lambda: any((checkout / "data" / "guard_locations").glob("date=*/*.parquet")),
             30,
@@ -110,7 +118,9 @@ def test_up_detach_serves_the_simulated_fleet_and_down_stops_everything(tmp_path
         )
     assert down.returncode == 0, down.stdout + down.stderr
     assert "stopped vigil" in down.stdout
-    wait_for(lambda: port_free(http) and port_free(mqtt), 30, "ports released")
+    wait_for(
+        lambda: port_free(http) and port_free(http + 1) and port_free(mqtt), 30, "ports released"
+    )
     assert not (checkout / "data" / "vigil.pid").exists()
     again = subprocess.run(
         [*vigil, "down"], cwd=checkout, env=env, capture_output=True, text=True, timeout=60
