@@ -12,7 +12,8 @@ One run, on this machine, measures the same thing twice:
       subscribes to the same broker and sends each alarm message straight to the
       same N clients: the floor of MQTT + Python WebSockets on this machine.
 Latency is from just before the publish to the frame's arrival, per client and per
-panic; "all clients" is, per panic, the time until the last client had it.
+panic; "all clients" is, per panic, the time until the last client had it, "1st" until
+the first did (what the pipeline up to the fan-out costs).
 
     .venv/bin/python bench/ws_fanout.py --clients 500 --guards 1000 --panics 30
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -41,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cli.broker import Mosquitto, free_port  # noqa: E402
+from core import heap  # noqa: E402
 
 # -- clients -------------------------------------------------------------------------------
 
@@ -57,6 +60,7 @@ class Clients:
         self.bytes = 0
         self.closed = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._sockets: list[Any] = []
         self._open = 0
 
     async def start(self) -> None:
@@ -68,6 +72,7 @@ class Clients:
         async def one() -> None:
             async with gate:
                 ws = await connect(self.url, max_size=None, open_timeout=60, ping_interval=None)
+            self._sockets.append(ws)
             self._open += 1
             if self._open == self.count:
                 ready.set()
@@ -88,11 +93,15 @@ class Clients:
 
         self._tasks = [asyncio.create_task(one()) for _ in range(self.count)]
         await asyncio.wait_for(ready.wait(), 180)
+        heap.settle()  # the instrument's own full GC passes would read as latency
 
     async def stop(self) -> None:
+        # Closed here, not left to the collector: they were frozen with the heap.
+        await asyncio.gather(*(ws.close() for ws in self._sockets), return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        gc.unfreeze()
 
 
 def vigil_alarms(frame: str) -> list[str]:
@@ -116,6 +125,7 @@ async def measure(
     publisher.loop_start()
     per_client: list[float] = []
     all_clients: list[float] = []
+    first_client: list[float] = []
     missing = 0
     try:
         for topic, key in panics:
@@ -132,6 +142,7 @@ async def measure(
             per_client += lat
             if lat:
                 all_clients.append(max(lat))
+                first_client.append(min(lat))
             await asyncio.sleep(gap_s)
     finally:
         publisher.loop_stop()
@@ -144,6 +155,8 @@ async def measure(
         "max_ms": round(max(per_client, default=float("nan")), 1),
         "all_clients_p50_ms": round(_pct(all_clients, 50), 1),
         "all_clients_p99_ms": round(_pct(all_clients, 99), 1),
+        "first_client_p50_ms": round(_pct(first_client, 50), 1),
+        "first_client_p99_ms": round(_pct(first_client, 99), 1),
         "frames_per_client_s": 0.0,
         "disconnected": clients.closed,
     }
@@ -193,7 +206,7 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
         url = f"ws://127.0.0.1:{settings.http_port}/ws?token={token}&ack=1"
         tenant1 = [g for g in fleet.guards if g.id.startswith("sim-") and g.client_id == 1]
         n = args.panics + 3
-        panics = [(f"device/{g.device_id}/alert", g.id) for g in tenant1[: 3 * n]]
+        panics = [(f"device/{g.device_id}/alert", g.id) for g in tenant1[: len(args.paths) * n]]
 
         async def go(url: str, panics: list[tuple[str, str]]) -> dict[str, Any]:
             clients = Clients(url, args.clients, vigil_alarms)
@@ -210,10 +223,14 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
             await clients.stop()
             return result
 
-        result = asyncio.run(go(url, panics[:n]))
-        result["alerts_only_clients"] = asyncio.run(go(url + "&positions=0", panics[n : 2 * n]))
         gateway = f"ws://127.0.0.1:{settings.ws_port}/ws?token={token}&ack=1"
-        result["gateway"] = asyncio.run(go(gateway, panics[2 * n : 3 * n]))
+        urls = {"gateway": gateway, "serve": url, "serve_alerts_only": url + "&positions=0"}
+        result: dict[str, Any] = {}
+        for k, path in enumerate(args.paths):
+            result[path] = asyncio.run(go(urls[path], panics[k * n : (k + 1) * n]))
+        if "gateway" in result:
+            gateway_actor = ray.get_actor("vigil-ws", namespace=settings.namespace)
+            result["gateway"]["server"] = ray.get(gateway_actor.get_stats.remote())
         result["fixes_published"] = simulator.published
         simulator.stop()
         serve.shutdown()
@@ -262,6 +279,7 @@ def reference_server(http_port: int, mqtt_port: int) -> None:
     client.connect("127.0.0.1", mqtt_port)
     client.loop_start()
     app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
+    heap.settle()  # as vigil's actors do
     uvicorn.run(app, host="127.0.0.1", port=http_port, log_level="warning")
 
 
@@ -312,6 +330,13 @@ def main() -> None:
     parser.add_argument("--fix-interval", type=float, default=2.0, help="each guard's fix period")
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--replicas", type=int, default=1, help="Serve replicas of the NOC app")
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        choices=["gateway", "serve", "serve_alerts_only"],
+        default=["gateway", "serve", "serve_alerts_only"],
+        help="which of vigil's WebSocket paths to measure",
+    )
     parser.add_argument("--reference-server", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.reference_server:
@@ -337,17 +362,23 @@ def main() -> None:
     }
     print(f"{args.clients} clients, {args.guards} guards moving (a fix each every "
           f"{args.fix_interval:g} s), {args.panics} panics")  # fmt: skip
-    print(f"{'':34} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'all p50':>8} {'all p99':>8}")
-    rows = (
-        ("vigil, Serve /ws", vigil),
-        ("vigil, Serve /ws, positions=0", vigil["alerts_only_clients"]),
-        ("vigil, ws gateway (ws_port)", vigil["gateway"]),
-        ("bare Starlette/uvicorn ws", reference),
+    print(
+        f"{'':34} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'all p50':>8} {'all p99':>8} "
+        f"{'1st p50':>8} {'1st p99':>8}"
     )
-    for name, r in rows:
+    names = {
+        "gateway": "vigil, /ws (gateway, ws_port)",
+        "serve": "vigil, Serve /ws (via the proxy)",
+        "serve_alerts_only": "vigil, Serve /ws, positions=0",
+    }
+    rows = [(names[path], vigil[path]) for path in args.paths]
+    for name, r in [*rows, ("bare Starlette/uvicorn ws", reference)]:
         print(f"{name:34} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} "
-              f"{r['all_clients_p50_ms']:>8} {r['all_clients_p99_ms']:>8}")  # fmt: skip
-    for name, r in rows[:3]:
+              f"{r['all_clients_p50_ms']:>8} {r['all_clients_p99_ms']:>8} "
+              f"{r['first_client_p50_ms']:>8} {r['first_client_p99_ms']:>8}")  # fmt: skip
+    if "gateway" in vigil:
+        print("gateway:", json.dumps(vigil["gateway"]["server"]))
+    for name, r in rows:
         print(f"{name}: {r['frames_per_client_s']} frames/s per client, "
               f"{r['mb_per_s_to_clients']} MB/s to clients, {r['missing']} missed, "
               f"{r['disconnected']} disconnected")  # fmt: skip
