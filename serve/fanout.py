@@ -29,7 +29,7 @@ import json
 import logging
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 log = logging.getLogger("vigil.fanout")
 
@@ -44,6 +44,7 @@ class Socket(Protocol):
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
 
 
+@runtime_checkable
 class DirectSocket(Socket, Protocol):
     """A socket that can also take a frame without waiting (the gateway's): `write_now`
     hands it to the kernel's buffer at once, if `writable` says that buffer has room."""
@@ -106,9 +107,7 @@ class Client:
         self.ready = False  # messages are held until the replay was sent
         #: Frames go straight into the socket's buffer while it has room (no task switch
         #: per client per frame); the sender task takes over when it has not.
-        self._direct: DirectSocket | None = (
-            socket if callable(getattr(socket, "write_now", None)) else None  # type: ignore[assignment]
-        )
+        self._direct = socket if isinstance(socket, DirectSocket) else None
         self._sending = False  # the sender task is inside a send: everything waits for it
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -256,7 +255,7 @@ class Fanout:
 
     def snapshot_for(self, client: Client) -> None:
         """Give a new client every guard it may see, once."""
-        rows = [row for _, tenant, row in self.latest.values() if _sees(client, tenant)]
+        rows = [row for tenant, row in self._since(0) if _sees(client, tenant)]
         client.offer_positions(self.version, positions_frame(rows, self.version))
 
     # -- messages ------------------------------------------------------------------------
@@ -291,6 +290,11 @@ class Fanout:
             self.latest[guard] = (version, position["client_id"], position_row(position))
             self.latest.move_to_end(guard)
             self.version = max(self.version, version)
+
+    def forget_positions(self) -> None:
+        """Start positions over (the Hub restarted: its versions count from 1 again)."""
+        self.latest.clear()
+        self.version = 0
 
     def _since(self, base: int) -> list[tuple[int, list[Any]]]:
         """(tenant, row) of every guard changed after version `base`, oldest first."""

@@ -57,9 +57,7 @@ class LiveFeed:
                 self.fanout.stats["resyncs"] += 1
                 for client in list(self.fanout.clients):
                     client.kill(RESYNC, "resync: reconnect with your last seq")
-                # Positions start over: a restarted Hub counts versions from 1 again.
-                self.fanout.latest.clear()
-                self.fanout.version = 0
+                self.fanout.forget_positions()
                 self.epoch, self.seq, self.pos_version = reply["epoch"], reply["seq"], 0
                 continue  # pull every guard's latest fix again
             self.epoch, self.seq = reply["epoch"], reply["seq"]

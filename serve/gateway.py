@@ -37,7 +37,7 @@ WRITE_BUFFER = 256 * 1024
 MAX_MESSAGE = 64 * 1024  # what a client may send: acks
 
 
-class DirectSocket:
+class GatewaySocket:
     """A gateway connection as a `serve.websocket.Peer` and a `fanout.DirectSocket`."""
 
     def __init__(self, connection: ServerConnection) -> None:
@@ -99,7 +99,7 @@ class WsGateway:
         feed = LiveFeed(hub, self.fanout, self.settings.ws_position_interval_s)
 
         async def handler(connection: ServerConnection) -> None:
-            await session(DirectSocket(connection), hub, feed, self.fanout, self.secret)
+            await session(GatewaySocket(connection), hub, feed, self.fanout, self.secret)
 
         tls = None
         if self.settings.tls_certfile:
