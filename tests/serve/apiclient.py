@@ -58,6 +58,11 @@ def fix(lat: float, lon: float, ts: str | None = None) -> str:
     return json.dumps(body)
 
 
+def panic_of(guard: str) -> Callable[[dict[str, Any]], bool]:
+    """Matches the alert message of `guard`'s panic (for `receive_until`)."""
+    return lambda m: m["type"] == "alert" and m["data"]["entity_id"] == guard
+
+
 def receive_until(
     ws: ClientConnection, found: Callable[[dict[str, Any]], bool], timeout: float
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:

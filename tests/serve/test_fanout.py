@@ -1,61 +1,12 @@
-"""The fan-out without Ray or a network: sockets that record, and one that never drains."""
+"""The fan-out without Ray or a network, on the recording sockets of tests/serve/sockets.py."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from serve.fanout import TOO_SLOW, Fanout
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.frames: list[list[dict[str, Any]]] = []
-        self.closed: int | None = None
-
-    async def send_text(self, data: str) -> None:
-        self.frames.append(json.loads(data))
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        self.closed = code
-
-    def messages(self, kind: str) -> list[dict[str, Any]]:
-        return [m for frame in self.frames for m in frame if m["type"] == kind]
-
-
-class Stuck(Recorder):
-    """A client whose socket never takes another byte (its TCP window is full)."""
-
-    async def send_text(self, data: str) -> None:
-        await asyncio.Event().wait()
-
-
-def alert(seq: int, tenant: int = 1, priority: str = "high") -> dict[str, Any]:
-    data = {"alert_id": f"a{seq}", "client_id": tenant}
-    return {
-        "seq": seq,
-        "channel": f"noc:{tenant}",
-        "type": "alert",
-        "priority": priority,
-        "data": data,
-    }
-
-
-def fix(guard: str, version: int, tenant: int = 1, lat: float = 12.0) -> dict[str, Any]:
-    return {"guard_id": guard, "client_id": tenant, "lat": lat, "lon": 77.0, "ts": version}
-
-
-def run(coroutine: Any) -> Any:
-    """On a thread of its own: another test's event loop may still run on this one."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
-
-
-async def settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
+from tests.serve.sockets import Direct, Recorder, Stuck, alert, fix, run, settle
 
 
 def test_alerts_arrive_in_order_and_only_at_their_tenants_clients() -> None:
@@ -205,30 +156,6 @@ def test_with_acks_one_position_frame_is_in_flight_and_alerts_still_pass() -> No
     assert before_ack == ["positions", "alert"]  # one frame out, the alert not held back
     frames = socket.messages("positions")
     assert len(frames) == 2 and frames[1]["data"]["rows"][0][3] == 3  # then the latest
-
-
-class Direct(Recorder):
-    """A gateway-like socket: takes frames synchronously while its buffer has room."""
-
-    def __init__(self, room: int = 10**6) -> None:
-        super().__init__()
-        self.room = room  # frames its buffer takes before it is full
-        self.awaited = 0  # frames that went through the sender task instead
-        self.drained = asyncio.Event()
-        self.drained.set()
-
-    def writable(self) -> bool:
-        return self.room > 0
-
-    def write_now(self, data: str) -> None:
-        assert self.room > 0, "written to a full buffer"
-        self.room -= 1
-        self.frames.append(json.loads(data))
-
-    async def send_text(self, data: str) -> None:
-        self.awaited += 1
-        await self.drained.wait()
-        await super().send_text(data)
 
 
 def test_a_direct_socket_has_its_alerts_before_deliver_returns_one_frame_per_pull() -> None:

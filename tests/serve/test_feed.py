@@ -7,7 +7,7 @@ from typing import Any
 
 from serve.fanout import Fanout
 from serve.feed import RESYNC, LiveFeed
-from tests.serve.test_fanout import Recorder, fix, run, settle
+from tests.serve.sockets import Recorder, fix, run, settle
 
 
 class Call:

@@ -16,8 +16,7 @@ from cli.broker import free_port
 from serve.gateway import WsGateway
 from serve.tokens import load_secret
 from tests.conftest import Noc
-from tests.serve.apiclient import Api, make_guard, receive_until
-from tests.serve.test_websocket import panic_of
+from tests.serve.apiclient import Api, make_guard, panic_of, receive_until
 
 pytestmark = pytest.mark.integration
 

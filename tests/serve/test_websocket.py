@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,7 +16,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from actors.hub import broadcast_to_noc, broadcast_to_user
 from tests.conftest import Noc
-from tests.serve.apiclient import Api, fix, make_guard, receive_until
+from tests.serve.apiclient import Api, fix, make_guard, panic_of, receive_until
 
 pytestmark = pytest.mark.integration
 
@@ -26,10 +26,6 @@ def feed(noc: Noc, token: str, **query: Any) -> Iterator[ClientConnection]:
     params = "&".join(f"{k}={v}" for k, v in {"token": token, **query}.items())
     with connect(f"{noc.ws_url}?{params}", open_timeout=10) as ws:
         yield ws
-
-
-def panic_of(guard: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda m: m["type"] == "alert" and m["data"]["entity_id"] == guard
 
 
 def test_a_panic_reaches_an_operators_socket_within_one_second(
