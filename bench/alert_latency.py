@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import paho.mqtt.client as mqtt
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,22 +61,15 @@ def bench_fleet(base: Fleet, guards: int, smtp_port: int, http_port: int) -> Fle
         ],
     )
     site = Site(id="bench-site", client_id=TENANT, roster=[Shift(on_call=[OPERATOR.id])])
-    fleet = msgspec.structs.replace(
-        base,
-        tenants=[*base.tenants, tenant],
-        sites=[*base.sites, site],
+    fleet = base.adding(
+        tenants=[tenant],
+        sites=[site],
         guards=[
-            *base.guards,
-            *(
-                Guard(id=f"bg-{n}", client_id=TENANT, site_id=site.id, device_id=f"bd-{n}")
-                for n in range(1, guards + 1)
-            ),
+            Guard(id=f"bg-{n}", client_id=TENANT, site_id=site.id, device_id=f"bd-{n}")
+            for n in range(1, guards + 1)
         ],
-        devices=[
-            *base.devices,
-            *(Device(id=f"bd-{n}", client_id=TENANT) for n in range(1, guards + 1)),
-        ],
-        contacts=[*base.contacts, OPERATOR],
+        devices=[Device(id=f"bd-{n}", client_id=TENANT) for n in range(1, guards + 1)],
+        contacts=[OPERATOR],
     )
     check_fleet(fleet, "bench")
     return fleet

@@ -6,6 +6,7 @@ indexed for the lookups ingest and the shards make per message.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, time
 from pathlib import Path
 from string import Formatter
@@ -152,6 +153,12 @@ class Fleet(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     devices: list[Device] = []
     sensors: list[Sensor] = []
     contacts: list[Contact] = []
+
+    def adding(self, **more: Sequence[Any]) -> Fleet:
+        """This fleet with entities appended to its lists: `fleet.adding(guards=[...])`."""
+        return msgspec.structs.replace(
+            self, **{name: [*getattr(self, name), *items] for name, items in more.items()}
+        )
 
 
 def _clock(text: str) -> time:

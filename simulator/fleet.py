@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import msgspec
-
 from core.fleet import Device, Fleet, Guard
 
 
@@ -25,6 +23,4 @@ def simulated_fleet(base: Fleet, guards: int) -> Fleet:
             )
         )
         new_devices.append(Device(id=f"sim-dev-{n:04d}", client_id=site.client_id))
-    return msgspec.structs.replace(
-        base, guards=[*base.guards, *new_guards], devices=[*base.devices, *new_devices]
-    )
+    return base.adding(guards=new_guards, devices=new_devices)

@@ -7,8 +7,6 @@ carrying devices ad-1..ad-12: each test uses its own guard.
 
 from __future__ import annotations
 
-import msgspec
-
 from core.fleet import (
     Channel,
     Contact,
@@ -73,13 +71,12 @@ def alerts_fleet(base: Fleet, smtp_port: int, http_port: int) -> Fleet:
         for n in range(1, 13)
     ]
     devices = [Device(id=f"ad-{n}", client_id=TENANT) for n in range(1, 13)]
-    fleet = msgspec.structs.replace(
-        base,
-        tenants=[*base.tenants, tenant],
-        sites=[*base.sites, site],
-        guards=[*base.guards, *guards],
-        devices=[*base.devices, *devices],
-        contacts=[*base.contacts, OPERATOR, SUPERVISOR],
+    fleet = base.adding(
+        tenants=[tenant],
+        sites=[site],
+        guards=guards,
+        devices=devices,
+        contacts=[OPERATOR, SUPERVISOR],
     )
     check_fleet(fleet, "alerts_fleet")
     return fleet

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import msgspec
-
 from core.fleet import Device, Fleet, Sensor
 from simulator.fleet import simulated_fleet
 
@@ -16,11 +14,5 @@ def integration_fleet(base: Fleet) -> Fleet:
     extra_sensors = [
         Sensor(id=f"load-smoke-{n}", site_id="site-mg-road", kind="smoke") for n in range(4)
     ]
-    return msgspec.structs.replace(
-        fleet,
-        devices=[
-            *fleet.devices,
-            Device(id="button-spare", client_id=1, device_class="panic_button"),
-        ],
-        sensors=[*fleet.sensors, *extra_sensors],
-    )
+    spare = Device(id="button-spare", client_id=1, device_class="panic_button")
+    return fleet.adding(devices=[spare], sensors=extra_sensors)

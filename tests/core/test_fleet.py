@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core.errors import ConfigError
-from core.fleet import ALL_DAYS, FleetIndex, Hours, load_fleet, parse_fleet
+from core.fleet import ALL_DAYS, Device, FleetIndex, Hours, load_fleet, parse_fleet
 
 SAMPLE = Path("fleet/sample.yaml")
 KOLKATA = ZoneInfo("Asia/Kolkata")
@@ -323,3 +323,11 @@ def test_a_carried_device_missing_from_devices_is_indexed_under_its_guards_tenan
     index = FleetIndex(parse_fleet(raw))
     assert index.tenant_of("device", "dev-1") == 1
     assert index.route_key("device", "dev-1") == "guard-1"
+
+
+def test_adding_appends_to_a_copy_and_leaves_the_fleet_as_it_was() -> None:
+    fleet = load_fleet(SAMPLE)
+    spare = Device(id="spare-1", client_id=1)
+    grown = fleet.adding(devices=[spare])
+    assert grown.devices == [*fleet.devices, spare] and spare not in fleet.devices
+    assert grown.guards == fleet.guards
