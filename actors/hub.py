@@ -29,6 +29,7 @@ import ray
 
 from core import heap
 from core.alerts import Alert
+from core.ordered import after
 
 FEED_SIZE = 1000  # alerts and events kept for `snapshot`
 CHANNEL_LOG = 5000  # messages kept per channel for resume
@@ -138,9 +139,9 @@ class Hub:
             "epoch": self.epoch,
             "seq": self.seq,
             "lost": seq + 1 < oldest and seq < self.seq and epoch == self.epoch,
-            "messages": [m for m in self.log if m["seq"] > seq] if self.seq > seq else [],
+            "messages": after(self.log, seq, _seq),
             "pos_version": self.pos_version,
-            "positions": self._positions_since(pos_version),
+            "positions": after(self.positions.values(), pos_version, _version),
         }
 
     async def replay(
@@ -153,7 +154,7 @@ class Hub:
             return {"epoch": self.epoch, "seq": self.seq, "messages": [], "complete": False}
         if all_noc:
             channels = [*channels, *(c for c in self.channels if c.startswith("noc:"))]
-        found = [m for c in channels for m in self.channels.get(c, ()) if m["seq"] > since]
+        found = [m for c in channels for m in after(self.channels.get(c, ()), since, _seq)]
         found.sort(key=lambda m: m["seq"])
         complete = True
         for channel in channels:
@@ -201,17 +202,16 @@ class Hub:
         self.stats["messages"] += 1
         return message
 
-    def _positions_since(self, version: int) -> list[dict[str, Any]]:
-        changed = []
-        for position in reversed(self.positions.values()):
-            if position["version"] <= version:
-                break
-            changed.append(position)
-        changed.reverse()
-        return changed
-
     def _wake(self) -> None:
         self._news.set()
+
+
+def _seq(message: dict[str, Any]) -> int:
+    return int(message["seq"])
+
+
+def _version(position: dict[str, Any]) -> int:
+    return int(position["version"])
 
 
 def _as_dict(alert: Alert) -> dict[str, Any]:

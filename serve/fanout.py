@@ -31,6 +31,8 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
+from core.ordered import after
+
 log = logging.getLogger("vigil.fanout")
 
 POSITION_FIELDS = ["guard_id", "client_id", "site_id", "lat", "lon", "ts", "accuracy", "inside"]
@@ -298,13 +300,7 @@ class Fanout:
 
     def _since(self, base: int) -> list[tuple[int, list[Any]]]:
         """(tenant, row) of every guard changed after version `base`, oldest first."""
-        changed = []
-        for version, tenant, row in reversed(self.latest.values()):
-            if version <= base:
-                break
-            changed.append((tenant, row))
-        changed.reverse()
-        return changed
+        return [(tenant, row) for _, tenant, row in after(self.latest.values(), base, _first)]
 
     def tick(self, part: int = 0, parts: int = 1) -> None:
         """Send the clients of slot `part` (of `parts`) what changed since what each has:
@@ -331,6 +327,10 @@ class Fanout:
             if client.pos_slot is not None:
                 self.stats["position_catchups"] += 1
             client.offer_positions(end, frame)
+
+
+def _first(entry: tuple[int, int, list[Any]]) -> int:
+    return entry[0]
 
 
 def _addressed(client: Client, kind: str, name: str) -> bool:
