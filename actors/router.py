@@ -74,13 +74,12 @@ class AlertRouter:
             self.counts["duplicates"] += len(alerts) - len(events)
             if not events:
                 return 0
+            if fresh:  # on the NOC while it is made durable (the Hub drops a republish)
+                self.hub.publish_alerts.remote(fresh)
             frames = [("alert_events", to_batch("alert_events", events))]
             if fresh:
                 frames.insert(0, ("device_alerts", to_batch("device_alerts", fresh)))
-            written = self.writer.append_critical.remote(frames)
-            if fresh:  # on the NOC while it is made durable (the Hub drops a republish)
-                self.hub.publish_alerts.remote(fresh)
-            ray.get(written)
+            ray.get(self.writer.append_critical.remote(frames))
             # Committed only once durable: a failed write is retried by the caller, not skipped.
             self.book.commit(draft)
             states = {e.alert_id: self.book.states[e.alert_id] for e in events}

@@ -25,6 +25,7 @@ import asyncio
 import gc
 import json
 import logging
+import multiprocessing
 import os
 import re
 import statistics
@@ -36,7 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from picows import WSCloseCode, WSListener, WSMsgType
 
+TEXT = WSMsgType.TEXT
 ACKED = re.compile(r'\[\{"type":"positions","v":(\d+)')
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +52,11 @@ from core import heap  # noqa: E402
 
 
 class Clients:
-    """N WebSocket clients in this process; each notes when each alarm's frame arrived."""
+    """N WebSocket clients in this process; each notes when each alarm's frame arrived.
+
+    picows (Cython) reads the frames: the instrument shares the machine's two cores with
+    what it measures, and a pure-Python client's own cost per frame (500 per alarm)
+    would be read as the server's latency and take CPU from it."""
 
     def __init__(self, url: str, count: int, is_alarm: Any) -> None:
         self.url = url
@@ -59,49 +66,66 @@ class Clients:
         self.frames = 0
         self.bytes = 0
         self.closed = 0
-        self._tasks: list[asyncio.Task[None]] = []
-        self._sockets: list[Any] = []
-        self._open = 0
+        self._transports: list[Any] = []
+        self._stopping = False
+
+    def on_text(self, transport: Any, text: str) -> None:
+        now = time.time()
+        self.frames += 1
+        self.bytes += len(text)
+        acked = ACKED.match(text)
+        if acked:  # flow control: the next position frame comes once this one did
+            transport.send(TEXT, b'{"type":"ack","v":' + acked.group(1).encode() + b"}")
+        elif '"alarm"' in text or '"alert"' in text:
+            for key in self.is_alarm(text):
+                self.arrivals.setdefault(key, []).append(now)
 
     async def start(self) -> None:
-        from websockets.asyncio.client import connect
+        from picows import ws_connect
 
         gate = asyncio.Semaphore(25)
-        ready = asyncio.Event()
 
         async def one() -> None:
             async with gate:
-                ws = await connect(self.url, max_size=None, open_timeout=60, ping_interval=None)
-            self._sockets.append(ws)
-            self._open += 1
-            if self._open == self.count:
-                ready.set()
-            try:
-                async for frame in ws:
-                    now = time.time()
-                    self.frames += 1
-                    self.bytes += len(frame)
-                    acked = ACKED.match(frame)
-                    if acked:  # flow control: the next position frame comes once this one did
-                        await ws.send('{"type":"ack","v":' + acked.group(1) + "}")
-                        continue
-                    if '"alarm"' in frame or '"alert"' in frame:
-                        for key in self.is_alarm(frame):
-                            self.arrivals.setdefault(key, []).append(now)
-            except Exception:
-                self.closed += 1
+                transport, _ = await ws_connect(
+                    lambda: Listener(self), self.url, websocket_handshake_timeout=60
+                )
+            self._transports.append(transport)
 
-        self._tasks = [asyncio.create_task(one()) for _ in range(self.count)]
-        await asyncio.wait_for(ready.wait(), 180)
+        await asyncio.wait_for(asyncio.gather(*(one() for _ in range(self.count))), 180)
         heap.settle()  # the instrument's own full GC passes would read as latency
 
     async def stop(self) -> None:
-        # Closed here, not left to the collector: they were frozen with the heap.
-        await asyncio.gather(*(ws.close() for ws in self._sockets), return_exceptions=True)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._stopping = True
+        for transport in self._transports:
+            transport.send_close(WSCloseCode.OK)
+            transport.disconnect()
+        await asyncio.gather(*(t.wait_disconnected() for t in self._transports))
         gc.unfreeze()
+
+
+class Listener(WSListener):  # type: ignore[misc]
+    """One client connection: whole text messages to `Clients.on_text`."""
+
+    def __init__(self, clients: Clients) -> None:
+        super().__init__()
+        self.clients = clients
+        self.parts: list[bytes] = []
+
+    def on_ws_frame(self, transport: Any, frame: Any) -> None:
+        if frame.msg_type == WSMsgType.TEXT and frame.fin:
+            self.clients.on_text(transport, frame.get_payload_as_utf8_text())
+        elif frame.msg_type in (WSMsgType.TEXT, WSMsgType.CONTINUATION):
+            self.parts.append(frame.get_payload_as_bytes())
+            if frame.fin:
+                self.clients.on_text(transport, b"".join(self.parts).decode())
+                self.parts = []
+        elif frame.msg_type == WSMsgType.CLOSE:
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: Any) -> None:
+        if not self.clients._stopping:
+            self.clients.closed += 1
 
 
 def vigil_alarms(frame: str) -> list[str]:
@@ -183,7 +207,6 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
     from serve.app import http_options, noc_app
     from serve.tokens import issue, load_secret
     from simulator.fleet import simulated_fleet
-    from simulator.run import Simulator
 
     settings = Settings(
         broker_url=broker.url,
@@ -200,8 +223,12 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
         running.ready(timeout=120)
         serve.start(http_options=http_options(settings))
         serve.run(noc_app(settings, fleet), name="vigil", route_prefix="/")
-        simulator = Simulator(fleet, "127.0.0.1", broker.port, interval_s=args.fix_interval,
-                              panic_every_s=1e12).start()  # fmt: skip
+        context = multiprocessing.get_context("spawn")
+        stop, published = context.Event(), context.Value("q", 0)
+        simulator = context.Process(
+            target=simulate, args=(fleet, broker.port, args.fix_interval, stop, published)
+        )
+        simulator.start()
         token = issue(load_secret(settings), "operator", 1, "bench")
         url = f"ws://127.0.0.1:{settings.http_port}/ws?token={token}&ack=1"
         tenant1 = [g for g in fleet.guards if g.id.startswith("sim-") and g.client_id == 1]
@@ -231,13 +258,26 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
         if "gateway" in result:
             gateway_actor = ray.get_actor("vigil-ws", namespace=settings.namespace)
             result["gateway"]["server"] = ray.get(gateway_actor.get_stats.remote())
-        result["fixes_published"] = simulator.published
-        simulator.stop()
+        stop.set()
+        simulator.join(timeout=10)
+        result["fixes_published"] = published.value
         serve.shutdown()
         running.stop()
         return result
     finally:
         ray.shutdown()
+
+
+def simulate(fleet: Any, port: int, interval_s: float, stop: Any, published: Any) -> None:
+    """The simulated guards, in a process of their own as devices are machines of their
+    own: sharing the clients' interpreter, their publishing would delay the clients."""
+    from simulator.run import Simulator
+
+    simulator = Simulator(fleet, "127.0.0.1", port, interval_s=interval_s, panic_every_s=1e12)
+    simulator.start()
+    stop.wait()
+    simulator.stop()
+    published.value = simulator.published
 
 
 # -- (b) the reference: bare Starlette + uvicorn, no Ray -----------------------------------
