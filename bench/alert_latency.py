@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the SMTP and HTTP receivers are the tests' own servers
 
 from actors.notify.channels import send  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from cli.broker import Mosquitto, free_port  # noqa: E402
 from core.fleet import (  # noqa: E402
     Channel,
@@ -84,14 +85,13 @@ def webhook_url(port: int) -> str:
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    if not ordered:
-        return {"n": 0, "p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan")}
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
-
-    return {"n": len(ordered), "p50_ms": at(0.50), "p99_ms": at(0.99), "max_ms": at(1.0)}
+    ms = [1000 * s for s in samples]
+    return {
+        "n": len(ms),
+        "p50_ms": round(percentile(ms, 50), 1),
+        "p99_ms": round(percentile(ms, 99), 1),
+        "max_ms": round(max(ms, default=float("nan")), 1),
+    }
 
 
 def reference(mailbox: Mailbox, receiver: HttpReceiver, n: int) -> dict[str, list[float]]:

@@ -28,7 +28,6 @@ import logging
 import multiprocessing
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import percentile  # noqa: E402
 from cli.broker import Mosquitto, free_port  # noqa: E402
 from core import heap  # noqa: E402
 
@@ -174,24 +174,16 @@ async def measure(
     return {
         "samples": len(per_client),
         "missing": missing,
-        "p50_ms": round(_pct(per_client, 50), 1),
-        "p99_ms": round(_pct(per_client, 99), 1),
+        "p50_ms": round(percentile(per_client, 50), 1),
+        "p99_ms": round(percentile(per_client, 99), 1),
         "max_ms": round(max(per_client, default=float("nan")), 1),
-        "all_clients_p50_ms": round(_pct(all_clients, 50), 1),
-        "all_clients_p99_ms": round(_pct(all_clients, 99), 1),
-        "first_client_p50_ms": round(_pct(first_client, 50), 1),
-        "first_client_p99_ms": round(_pct(first_client, 99), 1),
+        "all_clients_p50_ms": round(percentile(all_clients, 50), 1),
+        "all_clients_p99_ms": round(percentile(all_clients, 99), 1),
+        "first_client_p50_ms": round(percentile(first_client, 50), 1),
+        "first_client_p99_ms": round(percentile(first_client, 99), 1),
         "frames_per_client_s": 0.0,
         "disconnected": clients.closed,
     }
-
-
-def _pct(values: list[float], q: int) -> float:
-    if not values:
-        return float("nan")
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 # -- (a) vigil -----------------------------------------------------------------------------

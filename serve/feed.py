@@ -62,8 +62,8 @@ class LiveFeed:
                 continue  # pull every guard's latest fix again
             self.epoch, self.seq = reply["epoch"], reply["seq"]
             self.pos_version = reply["pos_version"]
+            self.fanout.deliver(reply["messages"])  # alerts first: positions can wait a tick
             self.fanout.update_positions(reply["positions"])
-            self.fanout.deliver(reply["messages"])
             self._primed.set()
 
     async def _tick_loop(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 import paho.mqtt.client as mqtt
@@ -24,3 +25,17 @@ def publish_all(port: int, messages: Iterable[tuple[str, str | bytes]], qos: int
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+BASE_TS = 1_780_000_000.0
+
+
+def gps_stream(guards: list[str], total: int, offset: int = 0) -> list[tuple[str, str]]:
+    """`total` fixes over `guards` in turn, numbered from `offset` (so each is its own row)."""
+    return [
+        (
+            f"guard/{guards[i % len(guards)]}/gps",
+            json.dumps({"lat": 12.9716, "lon": 77.5946, "seq": offset + i, "ts": BASE_TS + i}),
+        )
+        for i in range(total)
+    ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -13,21 +12,9 @@ import ray
 
 from storage.catalog import Catalog
 from tests.conftest import Vigil, wait_for
-from tests.publisher import publish_all
+from tests.publisher import gps_stream, publish_all
 
 pytestmark = pytest.mark.integration
-
-BASE_TS = 1_780_000_000.0
-
-
-def gps_stream(guards: list[str], total: int, offset: int = 0) -> list[tuple[str, str]]:
-    return [
-        (
-            f"guard/{guards[i % len(guards)]}/gps",
-            json.dumps({"lat": 12.9716, "lon": 77.5946, "seq": offset + i, "ts": BASE_TS + i}),
-        )
-        for i in range(total)
-    ]
 
 
 def counts(vigil: Vigil, guards: list[str]) -> tuple[int, int]:

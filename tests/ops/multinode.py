@@ -23,8 +23,7 @@ from core.fleet import load_fleet
 from core.settings import Settings
 from storage.catalog import Catalog, count
 from tests.fleet import integration_fleet
-from tests.integration.test_lake import gps_stream
-from tests.publisher import publish_all
+from tests.publisher import gps_stream, publish_all
 
 TOTAL = 20_000
 GUARDS = [f"sim-guard-{n:04d}" for n in range(1, 41)]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from websockets.sync.client import ClientConnection
+from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import Noc
 
@@ -81,3 +81,19 @@ def receive_until(
             seen.append(message)
             if found(message):
                 return message, seen
+
+
+def panic_on_socket(noc: Noc, admin: Api, url: str, name: str) -> tuple[dict, dict]:
+    """(hello, panic alert) on an operator's socket of `url` (Serve's /ws or the gateway):
+    one panic warms the path (first calls of each actor method), then a second must
+    arrive within 1 s of its publish."""
+    guard, device = make_guard(admin, 1, "site-mg-road", f"{name}fast")
+    warm, warm_device = make_guard(admin, 1, "site-mg-road", f"{name}warm")
+    with connect(f"{url}?token={noc.token('operator', 1)}&ack=1", open_timeout=10) as ws:
+        hello, _ = receive_until(ws, lambda m: m["type"] == "hello", 10)
+        noc.vigil.publish(f"device/{warm_device}/alert", '{"type": "panic"}')
+        receive_until(ws, panic_of(warm), 10)
+        published = time.monotonic()
+        noc.vigil.publish(f"device/{device}/alert", '{"type": "panic"}')
+        message, _ = receive_until(ws, panic_of(guard), 1.0 - (time.monotonic() - published))
+    return hello, message

@@ -4,26 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
-
-from core.records import GuardLocation
-from core.schemas import to_batch
 from storage.catalog import Catalog
 from storage.compaction import CompactionPolicy, compact, plan
 from storage.lake import Lake, LakeFile
+from tests.storage.rows import fixes
 
-NOV_1 = 1_761_955_200_000_000  # 2025-11-01T00:00:00Z
 POLICY = CompactionPolicy(min_files=3, after_s=60.0, seal_bytes=10_000)
-
-
-def fixes(guard: str, keys: list[str], ts: int = NOV_1) -> tuple[str, pa.RecordBatch]:
-    records = [
-        GuardLocation(
-            ts=ts + i, received_at=ts, msg_key=k, guard_id=guard, client_id=1, lat=12.97, lon=77.59
-        )
-        for i, k in enumerate(keys)
-    ]
-    return "guard_locations", to_batch("guard_locations", records)
 
 
 def lake_file(

@@ -13,8 +13,8 @@ from core.alerts import AlertKind, make_alert
 from core.records import DeadLetter, GuardLocation
 from core.schemas import to_batch
 from storage.lake import Lake, dataset_glob
+from tests.storage.rows import NOV_1
 
-NOV_1 = 1_761_955_200_000_000  # 2025-11-01T00:00:00Z
 HOUR = 3_600_000_000
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from storage.lake import Lake
 from storage.retention import apply_retention, expired
-from tests.storage.test_compaction import NOV_1, fixes
+from tests.storage.rows import NOV_1, fixes
 
 DAY = 86_400_000_000
 
