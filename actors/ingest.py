@@ -26,6 +26,7 @@ import ray
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from actors.registry import current_fleet
 from core import heap
 from core.decode import Decoder
 from core.errors import DEAD_LETTER_REASONS, BadMessage
@@ -48,6 +49,7 @@ class IngestActor:
         self, slot: int, settings: Settings, fleet: Fleet, shards: list[Any], writer: Any
     ) -> None:
         self.slot = slot
+        fleet = current_fleet(settings.namespace, fleet)  # edits since the start, on a restart
         self.index = FleetIndex(fleet)
         self.decoder = Decoder(self.index, settings)
         self.shards = shards

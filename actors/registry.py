@@ -5,7 +5,9 @@ Edits are serialised here, checked whole (actors/fleet_edits.py), appended to
 shards, and any other with an `update_fleet` method) before the call returns. The
 fleet file stays the source: on start the registry replays the saved edits over it,
 so API changes survive restarts; an edit the file no longer allows is skipped and
-logged.
+logged. An actor that Ray restarts gets the arguments it was first created with, the
+fleet of the start; it asks the registry for the fleet as it is now (`current_fleet`),
+so a device added through the API is not unknown to a restarted ingest actor.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import ray
 
@@ -26,9 +28,27 @@ from core.settings import Settings
 log = logging.getLogger("vigil.registry")
 
 EDITS_FILE = "fleet_edits.json"
+REGISTRY = "vigil-fleet"  # the registry's actor name
 
 
-@ray.remote
+def current_fleet(namespace: str, fleet: Fleet) -> Fleet:
+    """The fleet with every edit made through the API so far: the registry's, or `fleet`
+    when there is no registry yet (the first start, before the Serve app's actors) or it
+    does not answer (a restarting registry pushes its fleet to every actor anyway)."""
+    try:
+        registry = ray.get_actor(REGISTRY, namespace=namespace)
+    except ValueError:
+        return fleet
+    try:
+        return cast(Fleet, ray.get(registry.get_fleet.remote(), timeout=60))
+    except Exception:
+        log.exception("the fleet registry did not answer; starting with the fleet of the start")
+        return fleet
+
+
+#: Reads have a thread of their own: an actor restarting during a push (which waits
+#: for it) asks for the fleet from its constructor.
+@ray.remote(concurrency_groups={"reads": 1})  # type: ignore[call-overload]
 class FleetRegistry:
     def __init__(self, settings: Settings, fleet: Fleet, targets: list[Any]) -> None:
         self.path = Path(settings.data_dir) / EDITS_FILE
@@ -49,6 +69,7 @@ class FleetRegistry:
 
     # -- reads ---------------------------------------------------------------------------
 
+    @ray.method(concurrency_group="reads")
     def get_fleet(self) -> Fleet:
         return self.fleet
 

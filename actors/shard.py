@@ -18,6 +18,7 @@ import ray
 
 from actors.entities import Entities
 from actors.pipeline import PIPELINE, timers
+from actors.registry import current_fleet
 from actors.rules.anomaly import Model
 from core import heap
 from core.alerts import Alert, Severity
@@ -33,6 +34,7 @@ log = logging.getLogger("vigil.shard")
 class EntityShard:
     def __init__(self, index: int, settings: Settings, fleet: Fleet, router: Any, hub: Any) -> None:
         self.index = index
+        fleet = current_fleet(settings.namespace, fleet)  # edits since the start, on a restart
         self.entities = Entities(FleetIndex(fleet), settings)
         self.router = router
         self.hub = hub

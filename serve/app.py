@@ -25,7 +25,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from actors.commands import CommandDesk
-from actors.registry import FleetRegistry
+from actors.registry import REGISTRY, FleetRegistry
 from actors.runtime import RESILIENT
 from core.fleet import Fleet, load_fleet
 from core.settings import Settings
@@ -97,7 +97,7 @@ def connect(settings: Settings, secret: str) -> Services:
         secret=secret,
         hub=actor("vigil-hub"),
         router=actor("vigil-router"),
-        registry=actor("vigil-fleet"),
+        registry=actor(REGISTRY),
         commands=actor("vigil-commands"),
         shards=[actor(f"vigil-shard-{i}") for i in range(settings.shards)],
         history=History(settings.data_dir, settings.lake_uri),
@@ -117,14 +117,12 @@ def start_api_actors(settings: Settings, fleet: Fleet, secret: str = "") -> None
     named = {**RESILIENT, "namespace": settings.namespace, "get_if_exists": True}
     registry_class: Any = FleetRegistry
     desk_class: Any = CommandDesk
-    registry = registry_class.options(name="vigil-fleet", **named).remote(settings, fleet, targets)
+    registry = registry_class.options(name=REGISTRY, **named).remote(settings, fleet, targets)
     desk = desk_class.options(name="vigil-commands", **named).remote(settings)
     trainer_desk = training_desk(settings)
     calls = [registry.get_stats.remote(), desk.get_stats.remote(), trainer_desk.get_stats.remote()]
     ray.get(calls, timeout=60)
-    API_ACTORS.update(
-        {"vigil-fleet": registry, "vigil-commands": desk, "vigil-training": trainer_desk}
-    )
+    API_ACTORS.update({REGISTRY: registry, "vigil-commands": desk, "vigil-training": trainer_desk})
     if settings.ws_port:
         gateway_class: Any = WsGateway
         gateway = gateway_class.options(name="vigil-ws", **named).remote(settings, secret)

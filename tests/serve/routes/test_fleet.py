@@ -250,3 +250,34 @@ def _answers(api: Api, path: str) -> bool:
         return api.call("GET", path).status_code == 200
     except Exception:
         return False
+
+
+def test_ingest_and_shards_restarted_after_an_edit_know_the_edited_fleet(
+    noc: Noc, clients: dict[str, Api], site: str
+) -> None:
+    """Ray restarts an actor with the arguments it was first created with, the fleet of
+    the start: without the registry's fleet, a device added over REST would be unknown
+    to a restarted ingest actor and its panic dead-lettered."""
+    guard, device = make_guard(clients["admin1"], 1, site, "restart")
+    settings = noc.settings
+    names = [f"vigil-ingest-{i}" for i in range(settings.ingest_actors)]
+    names += [f"vigil-shard-{i}" for i in range(settings.shards)]
+    actors = [ray.get_actor(name, namespace=settings.namespace) for name in names]
+    for actor in actors:
+        ray.kill(actor, no_restart=False)
+    wait_for(lambda: all(_alive(actor) for actor in actors), 60, "ingest and shards restarted")
+    noc.vigil.publish(f"device/{device}/alert", '{"type": "panic"}')
+    wait_for(
+        lambda: clients["operator1"].get("/api/alerts", entity_id=guard, kind="panic"),
+        20,
+        "the panic of the device added over REST",
+    )
+    assert noc.vigil.count("dead_letters", "topic = ?", [f"device/{device}/alert"]) == 0
+
+
+def _alive(actor: Any) -> bool:
+    try:
+        ray.get(actor.get_stats.remote(), timeout=5)
+        return True
+    except Exception:
+        return False
