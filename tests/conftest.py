@@ -32,6 +32,38 @@ def wait_for(
         time.sleep(interval)
 
 
+def restart(*actors: Any, timeout: float = 60) -> None:
+    """Kill each actor and wait until Ray has a new process answering for it: a call
+    made right after `ray.kill` can still be answered by the old one."""
+    import ray
+
+    def pids() -> list[int | None]:
+        found: list[int | None] = []
+        for actor in actors:
+            try:
+                found.append(ray.get(actor.__ray_call__.remote(_pid), timeout=5))
+            except Exception:  # dead, or not back yet
+                found.append(None)
+        return found
+
+    before = pids()
+    for actor in actors:
+        ray.kill(actor, no_restart=False)
+    wait_for(
+        lambda: all(
+            now is not None and now != old for now, old in zip(pids(), before, strict=True)
+        ),
+        timeout,
+        "every actor back in a new process",
+    )
+
+
+def _pid(_actor: Any) -> int:
+    import os
+
+    return os.getpid()
+
+
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from cli.broker import Mosquitto, free_port

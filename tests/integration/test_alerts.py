@@ -16,7 +16,7 @@ import pytest
 import ray
 
 from tests.alerts_fleet import OPERATOR, SUPERVISOR, TENANT
-from tests.conftest import Vigil, wait_for
+from tests.conftest import Vigil, restart, wait_for
 from tests.publisher import publish_all
 from tests.receivers import HttpReceiver, Mailbox
 
@@ -284,9 +284,9 @@ def test_router_state_survives_its_restart(vigil: Vigil) -> None:
     ray.get(router.acknowledge.remote(alert["alert_id"], "op-9", "before the crash"))
     before = ray.get(router.get_stats.remote())
 
-    ray.kill(router, no_restart=False)
+    restart(router)
 
-    state = wait_for(lambda: _alert_after_restart(router, alert["alert_id"]), 60, "router back")
+    state = ray.get(router.alert.remote(alert["alert_id"]), timeout=30)
     assert (state["status"], state["count"], state["acknowledged_by"]) == (
         "acknowledged",
         3,
@@ -296,10 +296,3 @@ def test_router_state_survives_its_restart(vigil: Vigil) -> None:
     vigil.publish("device/ad-10/alert", PANIC)  # still open: a repeat, not a new alert
     wait_for(lambda: router_alerts(vigil, "ag-10")[0]["count"] == 4, 5, "count 4 after restart")
     assert len(router_alerts(vigil, "ag-10")) == 1
-
-
-def _alert_after_restart(router: Any, alert_id: str) -> dict[str, Any] | None:
-    try:
-        return ray.get(router.alert.remote(alert_id), timeout=5)  # type: ignore[no-any-return]
-    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
-        return None

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import ray
 
-from tests.conftest import Noc, wait_for
+from actors.registry import REGISTRY
+from tests.conftest import Noc, restart, wait_for
 from tests.serve.apiclient import Api, fix, make_guard
 
 pytestmark = pytest.mark.integration
@@ -239,17 +240,9 @@ def test_a_deleted_guard_is_forgotten_and_edits_survive_a_registry_restart(
         "a fix of the deleted guard dead-lettered",
     )
 
-    registry = ray.get_actor("vigil-fleet", namespace=noc.settings.namespace)
-    ray.kill(registry, no_restart=False)
-    wait_for(lambda: _answers(admin, f"/api/guards/{kept}"), 30, "the registry back, with the edit")
+    restart(ray.get_actor(REGISTRY, namespace=noc.settings.namespace))
+    assert admin.call("GET", f"/api/guards/{kept}").status_code == 200
     assert admin.call("GET", f"/api/guards/{gone}").status_code == 404
-
-
-def _answers(api: Api, path: str) -> bool:
-    try:
-        return api.call("GET", path).status_code == 200
-    except Exception:
-        return False
 
 
 def test_ingest_and_shards_restarted_after_an_edit_know_the_edited_fleet(
@@ -263,9 +256,7 @@ def test_ingest_and_shards_restarted_after_an_edit_know_the_edited_fleet(
     names = [f"vigil-ingest-{i}" for i in range(settings.ingest_actors)]
     names += [f"vigil-shard-{i}" for i in range(settings.shards)]
     actors = [ray.get_actor(name, namespace=settings.namespace) for name in names]
-    for actor in actors:
-        ray.kill(actor, no_restart=False)
-    wait_for(lambda: all(_alive(actor) for actor in actors), 60, "ingest and shards restarted")
+    restart(*actors)
     noc.vigil.publish(f"device/{device}/alert", '{"type": "panic"}')
     wait_for(
         lambda: clients["operator1"].get("/api/alerts", entity_id=guard, kind="panic"),
@@ -273,11 +264,3 @@ def test_ingest_and_shards_restarted_after_an_edit_know_the_edited_fleet(
         "the panic of the device added over REST",
     )
     assert noc.vigil.count("dead_letters", "topic = ?", [f"device/{device}/alert"]) == 0
-
-
-def _alive(actor: Any) -> bool:
-    try:
-        ray.get(actor.get_stats.remote(), timeout=5)
-        return True
-    except Exception:
-        return False
