@@ -61,9 +61,9 @@ class AlertRouter:
         self._rebuild()
         self.downlink = Downlink(settings, self._on_reply, client_id="vigil-router")
         threading.Thread(target=self._escalation_loop, name="escalation", daemon=True).start()
-
-        # -- from the shards -----------------------------------------------------------------
         heap.settle()
+
+    # -- from the shards -----------------------------------------------------------------
 
     @ray.method(concurrency_group="alerts")
     def raise_alerts(self, alerts: list[Alert]) -> int:
@@ -74,11 +74,11 @@ class AlertRouter:
             self.counts["duplicates"] += len(alerts) - len(events)
             if not events:
                 return 0
+            frames = []
             if fresh:  # on the NOC while it is made durable (the Hub drops a republish)
                 self.hub.publish_alerts.remote(fresh)
-            frames = [("alert_events", to_batch("alert_events", events))]
-            if fresh:
-                frames.insert(0, ("device_alerts", to_batch("device_alerts", fresh)))
+                frames.append(("device_alerts", to_batch("device_alerts", fresh)))
+            frames.append(("alert_events", to_batch("alert_events", events)))
             ray.get(self.writer.append_critical.remote(frames))
             # Committed only once durable: a failed write is retried by the caller, not skipped.
             self.book.commit(draft)

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the SMTP and HTTP receivers are the tests' own servers
 
 from actors.notify.channels import send  # noqa: E402
-from bench.stats import percentile  # noqa: E402
+from bench.stats import summary  # noqa: E402
 from cli.broker import Mosquitto, free_port  # noqa: E402
 from core.fleet import (  # noqa: E402
     Channel,
@@ -85,13 +85,7 @@ def webhook_url(port: int) -> str:
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
-    ms = [1000 * s for s in samples]
-    return {
-        "n": len(ms),
-        "p50_ms": round(percentile(ms, 50), 1),
-        "p99_ms": round(percentile(ms, 99), 1),
-        "max_ms": round(max(ms, default=float("nan")), 1),
-    }
+    return {"n": len(samples), **summary([1000 * s for s in samples])}
 
 
 def reference(mailbox: Mailbox, receiver: HttpReceiver, n: int) -> dict[str, list[float]]:

@@ -14,3 +14,12 @@ def percentile(values: Sequence[float], q: int) -> float:
     if len(values) == 1:
         return float(values[0])
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def summary(ms: Sequence[float]) -> dict[str, float]:
+    """p50, p99 and max of latencies in milliseconds, as the tables print them."""
+    return {
+        "p50_ms": round(percentile(ms, 50), 1),
+        "p99_ms": round(percentile(ms, 99), 1),
+        "max_ms": round(max(ms, default=math.nan), 1),
+    }

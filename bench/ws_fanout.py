@@ -38,13 +38,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from picows import WSCloseCode, WSListener, WSMsgType
 
-TEXT = WSMsgType.TEXT
 ACKED = re.compile(r'\[\{"type":"positions","v":(\d+)')
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.stats import percentile  # noqa: E402
+from bench.stats import percentile, summary  # noqa: E402
 from cli.broker import Mosquitto, free_port  # noqa: E402
 from core import heap  # noqa: E402
 
@@ -75,7 +74,7 @@ class Clients:
         self.bytes += len(text)
         acked = ACKED.match(text)
         if acked:  # flow control: the next position frame comes once this one did
-            transport.send(TEXT, b'{"type":"ack","v":' + acked.group(1).encode() + b"}")
+            transport.send(WSMsgType.TEXT, b'{"type":"ack","v":' + acked.group(1).encode() + b"}")
         elif '"alarm"' in text or '"alert"' in text:
             for key in self.is_alarm(text):
                 self.arrivals.setdefault(key, []).append(now)
@@ -103,6 +102,11 @@ class Clients:
         await asyncio.gather(*(t.wait_disconnected() for t in self._transports))
         gc.unfreeze()
 
+    def on_closed(self) -> None:
+        """A connection ended: counted unless `stop` ended it."""
+        if not self._stopping:
+            self.closed += 1
+
 
 class Listener(WSListener):  # type: ignore[misc]
     """One client connection: whole text messages to `Clients.on_text`."""
@@ -124,8 +128,7 @@ class Listener(WSListener):  # type: ignore[misc]
             transport.disconnect()
 
     def on_ws_disconnected(self, transport: Any) -> None:
-        if not self.clients._stopping:
-            self.clients.closed += 1
+        self.clients.on_closed()
 
 
 def vigil_alarms(frame: str) -> list[str]:
@@ -174,9 +177,7 @@ async def measure(
     return {
         "samples": len(per_client),
         "missing": missing,
-        "p50_ms": round(percentile(per_client, 50), 1),
-        "p99_ms": round(percentile(per_client, 99), 1),
-        "max_ms": round(max(per_client, default=float("nan")), 1),
+        **summary(per_client),
         "all_clients_p50_ms": round(percentile(all_clients, 50), 1),
         "all_clients_p99_ms": round(percentile(all_clients, 99), 1),
         "first_client_p50_ms": round(percentile(first_client, 50), 1),

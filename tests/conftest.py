@@ -6,6 +6,7 @@ do not see each other's traffic.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -59,8 +60,6 @@ def restart(*actors: Any, timeout: float = 60) -> None:
 
 
 def _pid(_actor: Any) -> int:
-    import os
-
     return os.getpid()
 
 
