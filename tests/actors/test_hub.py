@@ -3,7 +3,6 @@ a long poll that wakes on news, and replay for a client that reconnects."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ import ray
 
 from actors.hub import Hub, noc_channel, user_channel
 from core.alerts import AlertKind, make_alert
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,8 +40,9 @@ def test_positions_keep_the_latest_fix_and_report_only_what_changed(hub: Any) ->
 
 def test_a_long_poll_returns_as_soon_as_an_alert_is_published(hub: Any) -> None:
     cursor = ray.get(hub.cursor.remote())
+    pulls = ray.get(hub.get_stats.remote())["pulls"]
     waiting = hub.pull.remote(cursor["epoch"], cursor["seq"], 10**9, 30.0)
-    time.sleep(0.2)  # the poll is parked
+    wait_for(lambda: ray.get(hub.get_stats.remote())["pulls"] > pulls, 5, "the poll parked")
     ray.get(hub.publish_alerts.remote([panic("g1", 1, 1)]))
     pulled = ray.get(waiting, timeout=5)
     assert [m["data"]["entity_id"] for m in pulled["messages"]] == ["g1"]

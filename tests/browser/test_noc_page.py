@@ -57,8 +57,14 @@ def test_operator_sees_a_guard_move_a_panic_arrive_and_acknowledges_it(
     alert_id = page.get_attribute(item, "data-alert-id")
     assert alert_id and "panic" in (page.text_content(item) or "")
 
+    last = crew[-1]
+    page.wait_for_function(f"noc.marker({json.dumps(last)}) !== null", timeout=10_000)
+    was = page.evaluate(f"noc.marker({json.dumps(last)})")
     _walk(noc, crew, 1)
-    page.wait_for_timeout(600)  # one position tick, so the screenshot shows the crew's walk
+    page.wait_for_function(  # the crew's walk reached the map, for the screenshot
+        f"(m => m && (m.x !== {was['x']} || m.y !== {was['y']}))(noc.marker({json.dumps(last)}))",
+        timeout=10_000,
+    )
     page.click(f"{item} button[data-action=acknowledge]")
     page.wait_for_selector(f"#alerts li.acknowledged[data-alert-id='{alert_id}']", timeout=10_000)
     page.click(f"#alerts li[data-alert-id='{alert_id}']")

@@ -22,20 +22,12 @@ from cli.broker import Mosquitto, free_port
 from core.fleet import load_fleet
 from core.settings import Settings
 from storage.catalog import Catalog, count
+from tests.conftest import wait_for
 from tests.fleet import integration_fleet
 from tests.publisher import gps_stream, publish_all
 
 TOTAL = 20_000
 GUARDS = [f"sim-guard-{n:04d}" for n in range(1, 41)]
-
-
-def until(probe, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not (value := probe()):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout} s: {what}")
-        time.sleep(0.2)
-    return value
 
 
 def alive() -> dict[str, str]:
@@ -79,7 +71,7 @@ def main() -> None:
         )
         vigil = runtime.start(settings, integration_fleet(load_fleet(settings.fleet_path)))
         vigil.ready(timeout=120)
-        until(
+        wait_for(
             lambda: all(
                 s["connected"] for s in ray.get([a.get_stats.remote() for a in vigil.ingest])
             ),
@@ -94,14 +86,16 @@ def main() -> None:
             target=publish_all, args=(broker.port, gps_stream(GUARDS, TOTAL))
         )
         publisher.start()
-        until(lambda: ray.get(vigil.writer.get_stats.remote())["rows"] > TOTAL // 4, 60, "stream")
+        wait_for(
+            lambda: ray.get(vigil.writer.get_stats.remote())["rows"] > TOTAL // 4, 60, "stream"
+        )
         cluster.remove_node(worker, allow_graceful=False)
         removed_at = time.monotonic()
         publisher.join(timeout=120)
 
         # Alerts keep flowing: a panic after the node is gone reaches the Hub.
         publish_all(broker.port, [("device/dev-201/alert", '{"type": "panic"}')])
-        panic = until(
+        panic = wait_for(
             lambda: [
                 a
                 for a in ray.get(vigil.hub.snapshot.remote(None, 0))["alerts"]
@@ -112,8 +106,18 @@ def main() -> None:
         )
         listed = ",".join(f"'{g}'" for g in GUARDS)
         where = f"guard_id IN ({listed})"
-        until(lambda: count(settings.data_dir, "guard_locations", where) >= TOTAL, 180, "all rows")
-        until(lambda: count(settings.data_dir, "guard_locations", where) == TOTAL, 60, "no doubles")
+        wait_for(
+            lambda: count(settings.data_dir, "guard_locations", where) >= TOTAL,
+            180,
+            "all rows",
+            interval=0.2,
+        )
+        wait_for(
+            lambda: count(settings.data_dir, "guard_locations", where) == TOTAL,
+            60,
+            "no doubles",
+            interval=0.2,
+        )
         catalog = Catalog(settings.data_dir)
         ((rows, keys),) = catalog.query(
             f"SELECT count(*), count(DISTINCT msg_key) FROM guard_locations WHERE {where}"
