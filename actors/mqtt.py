@@ -1,0 +1,152 @@
+"""vigil's MQTT edge: the one place a paho client is made, connected and kept connected.
+
+paho stays inside this module. Messages leave it as frozen `Message` values; a handler
+that raises is logged and counted here and never reaches paho (whose network thread
+ends on a callback's exception). The network loop is an explicit loop on a thread of
+the owner's `Threads`, so it beats a heartbeat, reconnects after 1-5 s, and a loop that
+dies ends its actor (core/loops.py) instead of leaving a deaf client behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from core.loops import Threads
+from core.settings import Settings
+
+log = logging.getLogger("vigil.mqtt")
+
+RECONNECT_MIN_S, RECONNECT_MAX_S = 1.0, 5.0  # paho's own default waits up to two minutes
+MAX_QUEUED = 10_000  # messages paho holds for publishing while the broker is away
+
+
+class Message(msgspec.Struct, frozen=True):
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+
+
+class Mqtt:
+    """One MQTT v5 client with a persistent session under a stable client id."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client_id: str,
+        threads: Threads,
+        on_message: Callable[[Message], None] | None = None,
+        subscriptions: Sequence[str] = (),
+        *,
+        manual_ack: bool = False,
+        session_expiry_s: int = 3600,
+        receive_maximum: int | None = None,
+    ) -> None:
+        self.client_id = client_id
+        self.threads = threads
+        self.stats: Counter[str] = Counter({"connects": 0, "handler_failures": 0})
+        self._handler = on_message
+        self._subscriptions = list(subscriptions)
+        self._stopping = False
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=manual_ack,
+        )
+        client.max_queued_messages_set(MAX_QUEUED)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = session_expiry_s
+        if receive_maximum is not None:
+            props.ReceiveMaximum = receive_maximum
+        host, port = settings.broker
+        client.connect_async(host, port, keepalive=30, clean_start=False, properties=props)
+        self.client = client
+        threads.start(f"mqtt-{client_id}", self._network_loop)
+
+    @property
+    def connected(self) -> bool:
+        return self.client.is_connected()
+
+    def ack(self, mid: int, qos: int) -> None:
+        if qos:
+            self.client.ack(mid, qos)
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> bool:
+        """Queue a message; paho keeps it (up to MAX_QUEUED) while the broker is away."""
+        info = self.client.publish(topic, payload, qos=qos)
+        ok = info.rc == mqtt.MQTT_ERR_SUCCESS
+        self.stats["published" if ok else "publish_failures"] += 1
+        return ok
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.client.disconnect()
+
+    # -- paho's side -----------------------------------------------------------------------
+
+    def _network_loop(self) -> None:
+        """Read and write the socket; after a lost connection wait 1-5 s and reconnect."""
+        name = f"mqtt-{self.client_id}"
+        delay = RECONNECT_MIN_S
+        connected_once = False
+        while not self._stopping:
+            self.threads.beat(name)
+            try:
+                if not connected_once:
+                    self.client.reconnect()  # the first connect, with connect_async's arguments
+                    connected_once = True
+                rc = self.client.loop(timeout=1.0)
+            except OSError as exc:
+                rc = mqtt.MQTT_ERR_CONN_LOST
+                log.warning("%s: broker unreachable: %s", self.client_id, exc)
+            if rc == mqtt.MQTT_ERR_SUCCESS:
+                delay = RECONNECT_MIN_S
+                continue
+            if self._stopping:
+                break
+            self.stats["disconnects"] += 1
+            self._sleep(delay, name)
+            delay = min(delay * 2, RECONNECT_MAX_S)
+            try:
+                self.client.reconnect()
+            except OSError as exc:
+                log.warning("%s: reconnecting failed: %s", self.client_id, exc)
+
+    def _sleep(self, seconds: float, name: str) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stopping and time.monotonic() < deadline:
+            self.threads.beat(name)
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self.stats["refused"] += 1
+            log.error("broker refused %s: %s", self.client_id, reason)
+            return
+        self.stats["connects"] += 1
+        if self._subscriptions:
+            client.subscribe([(topic, 1) for topic in self._subscriptions])
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._handler is None:
+            return
+        try:
+            # paho decodes the topic strictly; the broker should refuse bad UTF-8, but a
+            # topic that does not decode still becomes a message (and so a dead letter).
+            topic = msg._topic.decode("utf-8", errors="replace")
+            self._handler(Message(topic, bytes(msg.payload), msg.mid, msg.qos))
+        except Exception:  # never into paho: its thread would end
+            self.stats["handler_failures"] += 1
+            log.exception("%s: handling a message on %r failed", self.client_id, msg.topic)
