@@ -7,6 +7,7 @@ the fleet (the virtual-actor pattern): a shard never lists its entities up front
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from actors.rules.anomaly import Model, Track
 from actors.rules.geofence import CompiledZone, GeofenceState, compile_zones
@@ -36,6 +37,7 @@ class Device:
     health_params: HealthParams
     health: HealthState = field(default_factory=HealthState)
     anomaly: Track = field(default_factory=Track)
+    skew_s: float | None = None  # vigil's receipt minus the device's stamp, last message
 
 
 @dataclass(slots=True)
@@ -95,6 +97,31 @@ class Entities:
             info = self.fleet.sensors[sensor_id]
             found = self.sensors[sensor_id] = Sensor(info, self.fleet.sites[info.site_id])
         return found
+
+    # -- checkpoints (docs/checkpoints.md) ----------------------------------------------------
+
+    def snapshot(self) -> dict[str, dict[str, tuple[Any, ...]]]:
+        """What every logical actor remembers (each rule's state is a frozen value)."""
+        return {
+            "guards": {i: (g.geofence, g.position, g.position_ts) for i, g in self.guards.items()},
+            "devices": {i: (d.health, d.anomaly) for i, d in self.devices.items()},
+            "sensors": {i: (s.state, s.anomaly) for i, s in self.sensors.items()},
+        }
+
+    def restore(self, saved: dict[str, dict[str, tuple[Any, ...]]]) -> None:
+        """Take a snapshot back; entities the fleet no longer has are left out."""
+        for guard_id, (geofence, position, position_ts) in saved["guards"].items():
+            if guard_id in self.fleet.guards:
+                guard = self.guard(guard_id)
+                guard.geofence, guard.position, guard.position_ts = geofence, position, position_ts
+        for device_id, (health, track) in saved["devices"].items():
+            if device_id in self.fleet.devices:
+                device = self.device(device_id)
+                device.health, device.anomaly = health, track
+        for sensor_id, (state, track) in saved["sensors"].items():
+            if sensor_id in self.fleet.sensors:
+                sensor = self.sensor(sensor_id)
+                sensor.state, sensor.anomaly = state, track
 
     # -- fleet changes (the API's fleet edits, through actors/registry.py) -----------------
 

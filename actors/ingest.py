@@ -1,13 +1,17 @@
 """IngestActor: one member of the MQTT shared subscription, from broker to shards and lake.
 
-paho stays inside this module. A message is decoded into a typed record (or a dead
-letter), batched per flush, and sent in one call to the storage writer and one
-call per shard; only when both have returned is it acknowledged to the broker.
-Critical messages (panic, SOS, smoke) skip the batch and travel at once on the
-critical lane. The broker may have at most `receive_maximum` unacknowledged
-messages out to this client and at most `inflight_batches` bulk batches are in
-flight: when the shards or the writer fall behind, acknowledgements slow down and
-the broker holds the rest (back-pressure, no unbounded queue here).
+A message is decoded into a typed record (or a dead letter), batched per flush, and
+sent in one call to the storage writer and one call per shard; only when both have
+returned is it acknowledged to the broker. Critical messages (panic, SOS, smoke) skip
+the batch and travel at once on the critical lane. The broker may have at most
+`receive_maximum` unacknowledged messages out to this client and at most
+`inflight_batches` bulk batches are in flight: when the shards or the writer fall
+behind, acknowledgements slow down and the broker holds the rest (back-pressure, no
+unbounded queue here).
+
+Whatever a message does to the decoder, the Arrow builder or a rule, it ends as a dead
+letter with a reason and the stream goes on; every thread beats a heartbeat, and one
+that dies ends the actor so Ray restarts it (core/loops.py).
 """
 
 from __future__ import annotations
@@ -17,20 +21,20 @@ import logging
 import queue
 import threading
 import time
-import zlib
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
-import paho.mqtt.client as mqtt
+import pyarrow as pa
 import ray
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
+from actors.mqtt import Message, Mqtt
 from actors.registry import current_fleet
 from core import heap
 from core.decode import Decoder
 from core.errors import DEAD_LETTER_REASONS, BadMessage
 from core.fleet import Fleet, FleetIndex
+from core.loops import Threads
 from core.metrics import SIZE_BUCKETS, Histogram
 from core.records import DeadLetter, Record
 from core.schemas import to_batch
@@ -41,6 +45,19 @@ log = logging.getLogger("vigil.ingest")
 
 Item = tuple[int, int, Record | DeadLetter]  # (mid, qos, what it became)
 SESSION_EXPIRY_S = 7 * 24 * 3600  # a restarted slot takes its queued messages back
+BEAT_S = 1.0  # idle threads wake this often to beat their heartbeat
+
+
+@dataclass(slots=True)
+class Pending:
+    """A batch sent and not yet acknowledged: what to resend until it is applied."""
+
+    batch: list[Item]
+    frames: list[tuple[str, pa.RecordBatch]]
+    per_shard: dict[int, list[Record]]
+    critical: bool
+    id: int
+    refs: list[Any] = field(default_factory=list)
 
 
 @ray.remote
@@ -49,6 +66,9 @@ class IngestActor:
         self, slot: int, settings: Settings, fleet: Fleet, shards: list[Any], writer: Any
     ) -> None:
         self.slot = slot
+        self.name = f"vigil-ingest-{slot}"
+        self.started_at = time.time()
+        self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
         fleet = current_fleet(settings.namespace, fleet)  # edits since the start, on a restart
         self.index = FleetIndex(fleet)
         self.decoder = Decoder(self.index, settings)
@@ -66,10 +86,24 @@ class IngestActor:
         self._oldest = 0.0
         self._cond = threading.Condition()
         self._window = threading.BoundedSemaphore(settings.inflight_batches)
-        self._done: queue.Queue[tuple[list[Any], list[Item], bool]] = queue.Queue()
-        self.client = self._connect(settings)
-        for target, name in ((self._flush_loop, "flush"), (self._complete_loop, "complete")):
-            threading.Thread(target=target, name=name, daemon=True).start()
+        self._done: queue.Queue[Pending] = queue.Queue()
+        self._unacked: dict[int, int] = {}  # batch id -> its oldest received_at (µs)
+        self._unacked_lock = threading.Lock()
+        self._batch_ids = iter(range(1 << 62))
+        self._called = [0.0] * len(shards)  # when each shard last heard from this slot
+        self.threads = Threads(self.name)
+        self.threads.start("flush", self._flush_loop)
+        self.threads.start("complete", self._complete_loop)
+        self.mqtt = Mqtt(
+            settings,
+            self.name,
+            self.threads,
+            self._on_message,
+            [shared(f) for f in UPLINK_FILTERS],
+            manual_ack=True,
+            session_expiry_s=SESSION_EXPIRY_S,
+            receive_maximum=settings.receive_maximum,
+        )
         heap.settle()
 
     def update_fleet(self, fleet: Fleet) -> int:
@@ -80,45 +114,17 @@ class IngestActor:
         self.index, self.decoder, self._shard_of = index, decoder, {}
         return len(fleet.guards)
 
-    def _connect(self, settings: Settings) -> mqtt.Client:
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"vigil-ingest-{self.slot}",
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        client.on_connect = self._on_connect
-        client.reconnect_delay_set(min_delay=1, max_delay=5)  # paho's default waits up to 2 min
-        client.on_message = self._on_message
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
-        props.ReceiveMaximum = settings.receive_maximum
-        host, port = settings.broker
-        client.connect_async(host, port, keepalive=30, clean_start=False, properties=props)
-        client.loop_start()
-        return client
+    # -- receiving (paho's thread) -------------------------------------------------------------
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            log.error("broker refused ingest slot %s: %s", self.slot, reason)
-            return
-        self.stats["connects"] += 1
-        client.subscribe([(shared(f), 1) for f in UPLINK_FILTERS])
-
-    def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, msg: Message) -> None:
         now = time.time_ns() // 1000
         self.stats["received"] += 1
-        item: Record | DeadLetter | None
-        try:
-            item = self.decoder.decode(msg.topic, msg.payload, now)
-        except BadMessage as error:
-            item = self.decoder.dead_letter(msg.topic, msg.payload, error, now)
-            self.dead_letters[error.reason] += 1
-        if item is not None:
-            self.messages[item.TABLE] += 1
+        item = self._decode(msg, now)
         if item is None:  # vigil's own downlink traffic
-            self._ack([(msg.mid, msg.qos, None)])  # type: ignore[list-item]
+            self.mqtt.ack(msg.mid, msg.qos)
+            self.stats["acked"] += 1
             return
+        self.messages[item.TABLE] += 1
         if isinstance(item, Record) and item.critical:
             self.stats["critical"] += 1
             self._dispatch([(msg.mid, msg.qos, item)], critical=True)
@@ -131,102 +137,208 @@ class IngestActor:
             if len(self._buffer) >= self.max_messages:
                 self._cond.notify()
 
+    def _decode(self, msg: Message, now: int) -> Record | DeadLetter | None:
+        try:
+            return self.decoder.decode(msg.topic, msg.payload, now)
+        except BadMessage as error:
+            return self._dead_letter(msg.topic, msg.payload, error, now)
+        except Exception as exc:  # a decoder bug must not stop the stream: a dead letter
+            log.exception("decoding a message on %r failed", msg.topic)
+            return self._dead_letter(msg.topic, msg.payload, internal(exc, "decode"), now)
+
+    def _dead_letter(self, topic: str, payload: bytes, error: BadMessage, now: int) -> DeadLetter:
+        self.dead_letters[error.reason] += 1
+        return self.decoder.dead_letter(topic, payload, error, now)
+
+    # -- batching and sending --------------------------------------------------------------------
+
     def _flush_loop(self) -> None:
         while True:
             with self._cond:
                 while not self._buffer:
-                    self._cond.wait()
+                    self.threads.beat("flush")
+                    self._cond.wait(BEAT_S)
+                    if not self._buffer:
+                        self._tell_low_water()
                 while len(self._buffer) < self.max_messages:
                     left = self._oldest + self.max_wait - time.monotonic()
                     if left <= 0:
                         break
                     self._cond.wait(left)
                 batch, self._buffer = self._buffer, []
-            self._window.acquire()  # back-pressure: at most `inflight_batches` in flight
+            self.threads.beat("flush")
+            while not self._window.acquire(timeout=BEAT_S):  # back-pressure
+                self.threads.beat("flush")
             self.batch_sizes.observe(len(batch))
             self._dispatch(batch, critical=False)
 
     def _dispatch(self, batch: list[Item], critical: bool) -> None:
-        self._done.put((self._submit(batch, critical), batch, critical))
+        frames, records = self._frames(batch)
+        per_shard: dict[int, list[Record]] = defaultdict(list)
+        for record in records:
+            per_shard[self._shard(record)].append(record)
+        pending = Pending(batch, frames, dict(per_shard), critical, next(self._batch_ids))
+        with self._unacked_lock:
+            self._unacked[pending.id] = min(item.received_at for _, _, item in batch)
+        pending.refs = self._submit(pending)
+        self._done.put(pending)
         self.stats["batches"] += 1
 
-    def _submit(self, batch: list[Item], critical: bool) -> list[Any]:
-        """One writer call and one call per shard concerned; returns their refs."""
+    def _submit(self, pending: Pending) -> list[Any]:
+        """One call per shard concerned and one writer call; returns their refs."""
+        low_water = self._low_water()
+        refs = []
+        for shard, records in pending.per_shard.items():  # first: the shards are the alerts' path
+            target = self.shards[shard]
+            apply = target.apply_critical if pending.critical else target.apply
+            refs.append(apply.remote(records, low_water, self.name))
+            self._called[shard] = time.monotonic()
+        write = self.writer.append_critical if pending.critical else self.writer.append
+        refs.append(write.remote(pending.frames))
+        return refs
+
+    def _frames(self, batch: list[Item]) -> tuple[list[tuple[str, pa.RecordBatch]], list[Record]]:
+        """The batch as one Arrow batch per table, and the records to apply; a record
+        Arrow cannot hold becomes a dead letter instead."""
         tables: dict[str, list[Any]] = defaultdict(list)
-        per_shard: dict[int, list[Record]] = defaultdict(list)
         for _, _, item in batch:
             tables[item.TABLE].append(item)
-            if isinstance(item, Record):
-                per_shard[self._shard(item)].append(item)
-        refs = []
-        for shard, records in per_shard.items():  # first: the shards are the alerts' path
-            apply = self.shards[shard].apply_critical if critical else self.shards[shard].apply
-            refs.append(apply.remote(records))
-        frames = [(table, to_batch(table, rows)) for table, rows in tables.items()]
-        write = self.writer.append_critical if critical else self.writer.append
-        refs.append(write.remote(frames))
-        return refs
+        dead = tables.pop("dead_letters", [])
+        frames, records = [], []
+        for table, rows in tables.items():
+            try:
+                frames.append((table, to_batch(table, rows)))
+            except Exception:  # rare: find the rows at fault, one by one
+                rows = [r for r in rows if self._row_fits(table, r, dead)]
+                frames.append((table, to_batch(table, rows)))
+            records.extend(rows)
+        if dead:
+            frames.append(("dead_letters", to_batch("dead_letters", dead)))
+        return frames, records
+
+    def _row_fits(self, table: str, row: Record, dead: list[DeadLetter]) -> bool:
+        try:
+            to_batch(table, [row])
+            return True
+        except Exception as exc:
+            error = internal(exc, f"the {table} row of {row.msg_key}")
+            topic = f"{row.ENTITY}/{row.entity_id}"
+            dead.append(self._dead_letter(topic, repr(row).encode(), error, row.received_at))
+            return False
 
     def _shard(self, record: Record) -> int:
         entity = record.entity_id
         shard = self._shard_of.get(entity)
         if shard is None:
-            key = self.index.route_key(record.ENTITY, entity)
-            shard = self._shard_of[entity] = zlib.crc32(key.encode()) % len(self.shards)
+            shard = self.index.shard_of(record.ENTITY, entity, len(self.shards))
+            self._shard_of[entity] = shard
         return shard
+
+    def _tell_low_water(self) -> None:
+        """Shards this slot has not called for a second hear its low-water mark anyway
+        (their checkpoints' replay window, actors/recovery.py); nothing waits for it."""
+        now = time.monotonic()
+        quiet = [i for i, at in enumerate(self._called) if now - at >= BEAT_S]
+        if quiet:
+            low_water = self._low_water(locked=True)
+            for shard in quiet:
+                self.shards[shard].note_low_water.remote(low_water, self.name)
+                self._called[shard] = now
+
+    def _low_water(self, locked: bool = False) -> int:
+        """The oldest receipt (µs) of anything this slot has not acknowledged yet: every
+        record it sends from now on was received at or after it (shards' replay window)."""
+        with self._unacked_lock:
+            oldest = min(self._unacked.values(), default=time.time_ns() // 1000)
+        if locked:  # the caller holds the buffer's lock
+            return min(oldest, self._buffer[0][2].received_at) if self._buffer else oldest
+        with self._cond:
+            if self._buffer:
+                oldest = min(oldest, self._buffer[0][2].received_at)
+        return oldest
+
+    # -- completion: acknowledge once durable and applied -----------------------------------------
 
     def _complete_loop(self) -> None:
         while True:
-            refs, batch, critical = self._done.get()
-            self._wait_applied(refs, batch, critical)
-            self._ack(batch)
-            if not critical:
+            try:
+                pending = self._done.get(timeout=BEAT_S)
+            except queue.Empty:
+                self.threads.beat("complete")
+                continue
+            self._wait_applied(pending)
+            self._ack(pending.batch)
+            with self._unacked_lock:
+                del self._unacked[pending.id]
+            if not pending.critical:
                 self._window.release()
 
-    def _wait_applied(self, refs: list[Any], batch: list[Item], critical: bool) -> None:
+    def _wait_applied(self, pending: Pending) -> None:
         """Block until the batch is durable and applied; resend it until it is."""
         delay = 0.1
         while True:
+            self.threads.beat("complete")
             try:
-                ray.get(refs)
+                results = ray.get(pending.refs)
+                self._write_rule_failures(results[:-1], pending.critical)
                 return
             except Exception:
                 self.stats["batch_failures"] += 1
-                log.exception("batch of %d not applied; resending in %.1fs", len(batch), delay)
+                size = len(pending.batch)
+                log.exception("batch of %d not applied; resending in %.1fs", size, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 # Shard steps are idempotent and the lake drops rows repeated by key.
-                refs = self._submit(batch, critical)
+                pending.refs = self._submit(pending)
+
+    def _write_rule_failures(self, results: list[list[DeadLetter]], critical: bool) -> None:
+        """Shards answer with a dead letter per rule that failed on a record; durable first."""
+        dead = [letter for letters in results for letter in letters]
+        if dead:
+            self.dead_letters["internal"] += len(dead)
+            write = self.writer.append_critical if critical else self.writer.append
+            ray.get(write.remote([("dead_letters", to_batch("dead_letters", dead))]))
 
     def _ack(self, batch: list[Item]) -> None:
         for mid, qos, _ in batch:
-            if qos:
-                self.client.ack(mid, qos)
+            self.mqtt.ack(mid, qos)
         self.stats["acked"] += len(batch)
-        first = batch[0][2]
-        if first is not None:
-            self.ack_latency.observe(time.time() - first.received_at / 1e6)
+        self.ack_latency.observe(time.time() - batch[0][2].received_at / 1e6)
+
+    # -- health --------------------------------------------------------------------------------
 
     def get_stats(self) -> dict[str, Any]:
+        with self._unacked_lock:
+            oldest = min(self._unacked.values(), default=None)
         with self._cond:
             buffered = len(self._buffer)
-            oldest = self._buffer[0][2] if self._buffer else None
-        waiting = list(self._done.queue)  # batches sent, not yet acknowledged
-        if waiting and waiting[0][1][0][2] is not None:
-            oldest = waiting[0][1][0][2]
-        lag = max(0.0, time.time() - oldest.received_at / 1e6) if oldest else 0.0
+            if self._buffer:
+                first = self._buffer[0][2].received_at
+                oldest = first if oldest is None else min(oldest, first)
+        lag = max(0.0, time.time() - oldest / 1e6) if oldest is not None else 0.0
+        threads = self.threads.report()
         return {
             **self.stats,
+            **self.mqtt.stats,
             "buffered": buffered,
-            "inflight_batches": len(waiting),
+            "inflight_batches": len(self._unacked),
             "oldest_unacked_s": lag,
             "dead_letters": dict(self.dead_letters),
             "messages": dict(self.messages),
             "batch_size": self.batch_sizes.to_dict(),
             "ack_latency": self.ack_latency.to_dict(),
-            "connected": self.client.is_connected(),
+            "connected": self.mqtt.connected,
+            "threads": threads,
+            "thread_beat_age_s": {name: t["beat_age_s"] for name, t in threads.items()},
+            "problems": self.threads.problems(),
+            "started_at": self.started_at,
+            "restarted": self.restarted,
         }
 
     def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.mqtt.stop()
+
+
+def internal(exc: BaseException, where: str) -> BadMessage:
+    """The dead letter's reason for a failure that is vigil's, not the message's."""
+    return BadMessage("internal", f"{type(exc).__name__} in {where}: {exc}"[:500])

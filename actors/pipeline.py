@@ -30,15 +30,14 @@ def guard_device_heard(world: Entities, fix: GuardLocation) -> list[Alert]:
     device_id = world.guard(fix.guard_id).spec.device_id
     if device_id is None or device_id not in world.fleet.devices:
         return []
-    device = world.device(device_id)
-    device.health, alerts = health.on_heard(device.health, device.who, fix.ts)
-    return alerts
+    return _heard(world, device_id, fix)
 
 
 def track_position(world: Entities, fix: GuardLocation) -> list[Alert]:
     guard = world.guard(fix.guard_id)
-    if fix.ts >= guard.position_ts:
-        guard.position, guard.position_ts = (fix.lat, fix.lon), fix.ts
+    when = geofence.fix_time(fix)
+    if when >= guard.position_ts:
+        guard.position, guard.position_ts = (fix.lat, fix.lon), when
     return []
 
 
@@ -52,8 +51,14 @@ def geofence_transitions(world: Entities, fix: GuardLocation) -> list[Alert]:
 
 
 def device_heard(world: Entities, message: DeviceTelemetry | DeviceEvent) -> list[Alert]:
-    device = world.device(message.device_id)
-    device.health, alerts = health.on_heard(device.health, device.who, message.ts)
+    return _heard(world, message.device_id, message)
+
+
+def _heard(world: Entities, device_id: str, message: Record) -> list[Alert]:
+    """Liveness runs on vigil's clock (when the message arrived), never the device's."""
+    device = world.device(device_id)
+    device.skew_s = (message.received_at - message.ts) / 1e6
+    device.health, alerts = health.on_heard(device.health, device.who, message.received_at)
     return alerts
 
 
@@ -83,7 +88,9 @@ def device_alarm(world: Entities, event: DeviceEvent) -> list[Alert]:
 
 def device_presence(world: Entities, status: DeviceStatus) -> list[Alert]:
     device = world.device(status.device_id)
-    device.health, alerts = health.on_status(device.health, device.who, status.ts, status.online)
+    device.health, alerts = health.on_status(
+        device.health, device.who, status.received_at, status.online
+    )
     return alerts
 
 

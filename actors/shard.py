@@ -1,9 +1,14 @@
 """EntityShard: a Ray actor hosting thousands of logical actors (guards, devices, sensors).
 
 Ingest sends it batches (bulk lane) and single urgent messages (critical lane, its
-own thread, so a panic never queues behind telemetry). Alerts go to the router
-before a call returns, so a message acknowledged to the broker has raised its
-alerts. Live positions go to the Hub coalesced: at most one call in flight.
+own thread, so a panic never queues behind telemetry). A call returns only once the
+router has accepted the alerts its records raised, so a message acknowledged to the
+broker has raised its alerts; alerts the router has not accepted stay in `unsent`
+(checkpointed with the state that raised them) and go again with the next call and
+every tick. Live positions go to the Hub coalesced: at most one call in flight.
+
+State survives a restart: a checkpoint every `checkpoint_s`, and on start the lake is
+replayed from the checkpoint's low-water mark (actors/recovery.py).
 """
 
 from __future__ import annotations
@@ -18,13 +23,15 @@ import ray
 
 from actors.entities import Entities
 from actors.pipeline import PIPELINE, timers
+from actors.recovery import Recovery, now_us
 from actors.registry import current_fleet
 from actors.rules.anomaly import Model
 from core import heap
 from core.alerts import Alert, Severity
 from core.fleet import Fleet, FleetIndex
-from core.metrics import Histogram
-from core.records import GuardLocation, Record
+from core.loops import Threads
+from core.metrics import SKEW_BUCKETS, Histogram
+from core.records import DeadLetter, GuardLocation, Record
 from core.settings import Settings
 
 log = logging.getLogger("vigil.shard")
@@ -34,37 +41,59 @@ log = logging.getLogger("vigil.shard")
 class EntityShard:
     def __init__(self, index: int, settings: Settings, fleet: Fleet, router: Any, hub: Any) -> None:
         self.index = index
+        self.name = f"vigil-shard-{index}"
+        self.started_at = time.time()
+        self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
         fleet = current_fleet(settings.namespace, fleet)  # edits since the start, on a restart
         self.entities = Entities(FleetIndex(fleet), settings)
+        self.shards = settings.shards
         self.router = router
         self.hub = hub
         self.stats: Counter[str] = Counter()
         self.evaluations: Counter[str] = Counter()
         self.critical_latency = Histogram()  # critical event to router and Hub, seconds
+        self.clock_skew = Histogram(SKEW_BUCKETS)  # |vigil's receipt - device's stamp|, s
         steps = {step.__name__ for steps in PIPELINE.values() for step in steps}
         self.failures: Counter[str] = Counter(dict.fromkeys(steps, 0))  # zeros are series too
         self._lock = threading.Lock()  # the lanes run on their own threads; state is shared
+        self._unsent: dict[str, Alert] = {}  # raised, not yet accepted by the router
         self._positions: dict[str, dict[str, Any]] = {}
         self._hub_call: Any = None
         self._push_every = settings.position_push_s
         self._pushed = 0.0
         self._tick = settings.tick_seconds
+        self._next_tick = time.monotonic() + self._tick
+        self._checkpoint_every = settings.checkpoint_s
+        self._next_checkpoint = time.monotonic() + self._checkpoint_every
+        self._dirty = False
+        self.recovery = Recovery(self.name, settings)
         self._load_live_model(settings.lake)
-        threading.Thread(target=self._timer_loop, name="timers", daemon=True).start()
+        self._recover(settings)
+        self.threads = Threads(self.name)
+        self.threads.forever("timers", self._timer_step, pause=min(self._tick, self._push_every))
         heap.settle()
 
-    def apply(self, records: list[Record]) -> int:
-        return self._apply(records)
+    def apply(self, records: list[Record], low_water: int, source: str) -> list[DeadLetter]:
+        return self._apply(records, low_water, source)
 
     @ray.method(concurrency_group="critical")
-    def apply_critical(self, records: list[Record]) -> int:
-        return self._apply(records)
+    def apply_critical(
+        self, records: list[Record], low_water: int, source: str
+    ) -> list[DeadLetter]:
+        return self._apply(records, low_water, source)
+
+    @ray.method(concurrency_group="critical")
+    def note_low_water(self, low_water: int, source: str) -> None:
+        """An ingest slot that has sent nothing for a while still says where it stands."""
+        with self._lock:
+            self.recovery.note(source, low_water)
 
     @ray.method(concurrency_group="critical")
     def get_stats(self) -> dict[str, Any]:
         world = self.entities
         offline = {d.spec.id for d in world.devices.values() if d.health.online is False}
         guards_offline = sum(1 for g in world.guards.values() if g.spec.device_id in offline)
+        threads = self.threads.report()
         return {
             **self.stats,
             "entities": len(world),
@@ -75,10 +104,19 @@ class EntityShard:
             },
             "devices_offline": len(offline),
             "guards_offline": guards_offline,
+            "unsent_alerts": len(self._unsent),
+            "checkpoints": self.recovery.saves,
+            "replay_from_age_s": max(0.0, (now_us() - self.recovery.replay_from()) / 1e6),
             "critical_latency": self.critical_latency.to_dict(),
+            "clock_skew": self.clock_skew.to_dict(),
             "rule_evaluations": dict(self.evaluations),
             "rule_failures": dict(self.failures),
             "model_version": world.model.version if world.model is not None else None,
+            "threads": threads,
+            "thread_beat_age_s": {name: t["beat_age_s"] for name, t in threads.items()},
+            "problems": self.threads.problems(),
+            "started_at": self.started_at,
+            "restarted": self.restarted,
         }
 
     @ray.method(concurrency_group="critical")
@@ -87,6 +125,12 @@ class EntityShard:
         if guard is None:
             return None
         return {"position": guard.position, "zones": dict(guard.geofence.inside)}
+
+    @ray.method(concurrency_group="timer")
+    def checkpoint(self) -> int:
+        """Save a checkpoint now (tests, `vigil down`); returns how many were saved."""
+        self._save_checkpoint()
+        return self.recovery.saves
 
     # -- the live anomaly model (training/) -------------------------------------------------
 
@@ -120,7 +164,8 @@ class EntityShard:
 
     @ray.method(concurrency_group="timer")
     def live_devices(self, client_id: int | None = None) -> list[dict[str, Any]]:
-        """Devices this shard has heard from: online, last seen (µs), battery/signal flags."""
+        """Devices this shard has heard from: online, last heard (µs, vigil's clock),
+        battery/signal flags, and how far the device's clock is off vigil's."""
         with self._lock:
             devices = list(self.entities.devices.values())
         return [
@@ -131,6 +176,7 @@ class EntityShard:
                 "guard_id": d.owner_id if d.owner_id != d.spec.id else None,
                 "online": d.health.online,
                 "last_seen": d.health.last_seen or None,
+                "clock_skew_s": d.skew_s,
                 "battery_low": d.health.battery_low,
                 "signal_weak": d.health.signal_weak,
             }
@@ -138,32 +184,56 @@ class EntityShard:
             if client_id in (None, d.who.client_id)
         ]
 
-    def _apply(self, records: list[Record]) -> int:
-        alerts: list[Alert] = []
-        with self._lock:
-            for record in records:
-                for step in PIPELINE[type(record)]:
-                    self.evaluations[step.__name__] += 1
-                    try:
-                        alerts.extend(step(self.entities, record))
-                    except Exception:
-                        self.failures[step.__name__] += 1
-                        log.exception("rule %s failed on %s", step.__name__, record.msg_key)
-                if isinstance(record, GuardLocation):
-                    self._note_position(record)
-            self.stats["messages"] += len(records)
-        self._emit(alerts)
-        self._send_positions()
-        return len(records)
+    # -- the pipeline ---------------------------------------------------------------------------
 
-    def _emit(self, alerts: list[Alert]) -> None:
-        if alerts:
-            self.stats["alerts"] += len(alerts)
-            ray.get(self.router.raise_alerts.remote(alerts))
-            now = time.time()
-            for alert in alerts:  # the SLO: from the event (device clock) to the NOC
-                if alert.severity == Severity.CRITICAL:
-                    self.critical_latency.observe(max(0.0, now - alert.ts / 1e6))
+    def _apply(self, records: list[Record], low_water: int, source: str) -> list[DeadLetter]:
+        dead: list[DeadLetter] = []
+        with self._lock:
+            alerts = self._run_pipeline(records, dead)
+            self.recovery.note(source, low_water)
+            for alert in alerts:
+                self._unsent[alert.alert_id] = alert
+            self._dirty = True
+            self.stats["messages"] += len(records)
+        self._raise(alerts)
+        self._send_positions()
+        return dead
+
+    def _run_pipeline(self, records: list[Record], dead: list[DeadLetter] | None) -> list[Alert]:
+        """Every step of every record, in order; the caller holds the lock. A failing step is
+        logged, counted and (live, not in replay) a dead letter; the next step still runs."""
+        alerts: list[Alert] = []
+        for record in records:
+            self.clock_skew.observe(abs(record.received_at - record.ts) / 1e6)
+            for step in PIPELINE[type(record)]:
+                self.evaluations[step.__name__] += 1
+                try:
+                    alerts.extend(step(self.entities, record))
+                except Exception as exc:
+                    self.failures[step.__name__] += 1
+                    log.exception("rule %s failed on %s", step.__name__, record.msg_key)
+                    if dead is not None:
+                        dead.append(rule_failure(record, step.__name__, exc))
+            if isinstance(record, GuardLocation):
+                self._note_position(record)
+        return alerts
+
+    def _raise(self, alerts: list[Alert]) -> None:
+        """Hand `alerts` (and any left unsent before) to the router; raises when it does not
+        take them, so the caller's batch is sent again and acknowledged only then."""
+        with self._lock:
+            sending = list(self._unsent.values()) if len(self._unsent) > len(alerts) else alerts
+        if not sending:
+            return
+        ray.get(self.router.raise_alerts.remote(sending))  # the router drops ids it knows
+        with self._lock:
+            for alert in sending:
+                self._unsent.pop(alert.alert_id, None)
+        self.stats["alerts"] += len(alerts)
+        now = time.time()
+        for alert in alerts:  # the SLO: from the event (device clock) to the NOC
+            if alert.severity == Severity.CRITICAL:
+                self.critical_latency.observe(max(0.0, now - alert.ts / 1e6))
 
     def _note_position(self, fix: GuardLocation) -> None:
         current = self._positions.get(fix.guard_id)
@@ -194,17 +264,69 @@ class EntityShard:
             self._pushed = time.monotonic()
             self._hub_call = self.hub.update_positions.remote(batch)
 
-    def _timer_loop(self) -> None:
-        """Timers (offline detection) every tick; positions left waiting in between."""
-        next_tick = time.monotonic() + self._tick
-        while True:
-            time.sleep(min(self._tick, self._push_every))
-            try:
-                if time.monotonic() >= next_tick:
-                    next_tick += self._tick
-                    with self._lock:
-                        alerts = timers(self.entities, time.time_ns() // 1000)
-                    self._emit(alerts)
-                self._send_positions()
-            except Exception:
-                log.exception("shard timers failed")
+    # -- timers, checkpoints and recovery -------------------------------------------------------
+
+    def _timer_step(self) -> None:
+        """Timers (offline detection) every tick, unsent alerts again, checkpoints when due;
+        positions left waiting in between."""
+        now = time.monotonic()
+        if now >= self._next_tick:
+            self._next_tick = now + self._tick
+            with self._lock:
+                alerts = timers(self.entities, now_us())
+                for alert in alerts:
+                    self._unsent[alert.alert_id] = alert
+            if alerts or self._unsent:
+                self._raise(alerts)
+        if now >= self._next_checkpoint:
+            self._next_checkpoint = now + self._checkpoint_every
+            if self._dirty:
+                self._save_checkpoint()
+        self._send_positions()
+
+    def _save_checkpoint(self) -> None:
+        with self._lock:
+            entities, unsent = self.entities.snapshot(), list(self._unsent.values())
+            self._dirty = False
+        try:
+            self.recovery.save(entities, unsent)
+        except Exception:
+            self._dirty = True  # the next round tries again; the older checkpoint still holds
+            raise
+
+    def _recover(self, settings: Settings) -> None:
+        """The last checkpoint, then every message received since its low-water mark."""
+        saved = self.recovery.load()
+        if saved is not None:
+            self.entities.restore(saved.entities)
+            self._unsent = {a.alert_id: a for a in saved.unsent}
+        from storage.replay import received_since  # DuckDB only in a restarted shard
+
+        replayed = 0
+        for record in received_since(settings.data_dir, settings.lake_uri, self.recovery.carried):
+            if not self._hosts(record):
+                continue
+            for alert in self._run_pipeline([record], None):
+                self._unsent[alert.alert_id] = alert  # the router drops those it has
+            replayed += 1
+        self._positions = {}
+        self.stats["replayed"] = replayed
+        if saved is not None or replayed:
+            found = "a checkpoint" if saved is not None else "no checkpoint"
+            log.info("%s recovered from %s and %d messages", self.name, found, replayed)
+
+    def _hosts(self, record: Record) -> bool:
+        fleet = self.entities.fleet
+        if fleet.tenant_of(record.ENTITY, record.entity_id) is None:
+            return False  # removed from the fleet since
+        return fleet.shard_of(record.ENTITY, record.entity_id, self.shards) == self.index
+
+
+def rule_failure(record: Record, step: str, exc: Exception) -> DeadLetter:
+    return DeadLetter(
+        received_at=record.received_at,
+        topic=f"{record.ENTITY}/{record.entity_id}",
+        reason="internal",
+        detail=f"{type(exc).__name__} in rule {step} on {record.msg_key}: {exc}"[:512],
+        payload=repr(record)[:1024],
+    )

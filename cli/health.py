@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILE = "vigil.json"
-MAX_ACK_LAG_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,25 +95,43 @@ def check_actors(state: dict[str, Any]) -> list[Check]:
     names = ["vigil-writer", "vigil-router", "vigil-hub"]
     names += [f"vigil-shard-{i}" for i in range(state["shards"])]
     names += [f"vigil-ingest-{i}" for i in range(state["ingest_actors"])]
-    answers: dict[str, Any] = {}
+    limits = Limits(
+        state.get("health_max_ack_age_s", Limits.max_ack_age_s),
+        state.get("health_restart_window_s", Limits.restart_window_s),
+    )
     for name in names:
         try:
             actor = ray.get_actor(name, namespace=state["namespace"])
-            answers[name] = ray.get(actor.get_stats.remote(), timeout=5)
-            checks.append(Check(name, True, "answers"))
+            checks.append(judge(name, ray.get(actor.get_stats.remote(), timeout=5), limits))
         except Exception as exc:  # dead, missing or stuck: all are failures
-            checks.append(Check(name, False, type(exc).__name__))
-    lags = [s.get("oldest_unacked_s", 0.0) for n, s in answers.items() if "ingest" in n]
-    disconnected = [n for n, s in answers.items() if "ingest" in n and not s.get("connected")]
-    if disconnected:
-        checks.append(
-            Check("ingest", False, f"not connected to the broker: {', '.join(disconnected)}")
-        )
-    elif lags:
-        worst = max(lags)
-        checks.append(Check("ingest", worst < MAX_ACK_LAG_S, f"ack lag {worst:.1f} s"))
+            checks.append(Check(name, False, f"not answering ({type(exc).__name__})"))
     ray.shutdown()
     return checks
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_ack_age_s: float = 30.0  # Settings.health_max_ack_age_s
+    restart_window_s: float = 60.0  # Settings.health_restart_window_s
+
+
+def judge(name: str, stats: dict[str, Any], limits: Limits, now: float | None = None) -> Check:
+    """One actor's health from its own stats: its threads (alive, beating), for an ingest
+    slot the broker connection and the age of its oldest unacknowledged message, and
+    whether Ray restarted it recently (a crash is an incident even once healed)."""
+    now = time.time() if now is None else now
+    problems = list(stats.get("problems", ()))
+    if "connected" in stats and not stats["connected"]:
+        problems.append("not connected to the broker")
+    lag = stats.get("oldest_unacked_s")
+    if lag is not None and lag > limits.max_ack_age_s:
+        problems.append(f"oldest unacknowledged message waited {lag:.0f} s")
+    up_for = now - stats.get("started_at", 0.0)
+    if stats.get("restarted") and up_for < limits.restart_window_s:
+        problems.append(f"restarted {up_for:.0f} s ago")
+    if problems:
+        return Check(name, False, "; ".join(problems))
+    return Check(name, True, "answers" + (f", ack lag {lag:.1f} s" if lag is not None else ""))
 
 
 def run_checks(data_dir: Path) -> list[Check]:

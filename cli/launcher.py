@@ -123,6 +123,8 @@ def start_stack(
                 "lake": settings.lake,
                 "shards": settings.shards,
                 "ingest_actors": settings.ingest_actors,
+                "health_max_ack_age_s": settings.health_max_ack_age_s,
+                "health_restart_window_s": settings.health_restart_window_s,
             },
         )
         if simulate:

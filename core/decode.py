@@ -8,6 +8,7 @@ fleet, timestamps must not come from the future.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -31,17 +32,26 @@ from core.topics import Topic, TopicKind, parse_topic
 Lat = Annotated[float, Meta(ge=-90.0, le=90.0)]
 Lon = Annotated[float, Meta(ge=-180.0, le=180.0)]
 Percent = Annotated[float, Meta(ge=0.0, le=100.0)]
-AnyId = int | str
+#: What an Arrow int64 column holds; a larger integer is a bad field, not an overflow later.
+Int64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
+#: A finite float: JSON has no infinity, but 1e400 parses as one.
+Finite = Annotated[float, Meta(ge=-1e300, le=1e300)]
+AnyId = Int64 | Annotated[str, Meta(max_length=64)]
 Text = Annotated[str, Meta(min_length=1, max_length=64)]
 Payload = bytes | bytearray
 EPOCH_FLOOR_US = 946_684_800_000_000  # 2000-01-01: older clocks are unset, not history
+#: Deepest JSON nesting accepted (docs/spine.md). vigil's payloads are flat; the decoder
+#: recurses per level, and 5,000 levels end in RecursionError instead of a dead letter.
+MAX_DEPTH = 32
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = re.compile(rb"[^\[\]{}]")
 
 
 class _Common(msgspec.Struct, kw_only=True):
     client_id: AnyId | None = None
     timestamp: datetime | None = None
-    ts: Annotated[float, Meta(ge=0)] | None = None
-    seq: Annotated[int, Meta(ge=0)] | None = None
+    ts: Annotated[float, Meta(ge=0, le=1e300)] | None = None
+    seq: Annotated[int, Meta(ge=0, le=2**63 - 1)] | None = None
 
 
 class GpsPayload(_Common, kw_only=True):
@@ -63,7 +73,7 @@ class TelemetryPayload(_Common, kw_only=True):
 
 class ReadingPayload(_Common, kw_only=True):
     kind: Text
-    value: bool | float | Annotated[str, Meta(max_length=64)] | None = None
+    value: bool | Finite | Annotated[str, Meta(max_length=64)] | None = None
     site_id: AnyId | None = None
     sensor_id: AnyId | None = None
 
@@ -105,6 +115,7 @@ class Decoder:
         """The record for a message, None for vigil's own downlink traffic."""
         if len(payload) > self.max_bytes:
             raise BadMessage("oversized", f"{len(payload)} bytes > {self.max_bytes}")
+        check_depth(payload)
         topic = parse_topic(topic_name)
         if topic.kind in (TopicKind.CMD, TopicKind.CMD_ACK):
             return None
@@ -245,6 +256,18 @@ class Decoder:
         if ts < EPOCH_FLOOR_US:
             raise BadMessage("invalid_field", "timestamp before 2000-01-01 - at `$.timestamp`")
         return ts
+
+
+def check_depth(payload: Payload) -> None:
+    """BadMessage('too_deep') for JSON nested deeper than MAX_DEPTH."""
+    if payload.count(b"[") + payload.count(b"{") <= MAX_DEPTH:
+        return  # the common case, two C-speed counts: it cannot be deeper than that
+    brackets = _NOT_BRACKETS.sub(b"", _STRINGS.sub(b"", bytes(payload)))
+    depth = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        if depth > MAX_DEPTH:
+            raise BadMessage("too_deep", f"JSON nested deeper than {MAX_DEPTH} levels")
 
 
 def _bare(entity_id: str, prefix: str) -> str:

@@ -18,6 +18,8 @@ DEAD_LETTER_REASONS = (
     "invalid_field",
     "future_timestamp",
     "spoofed_id",
+    "too_deep",
+    "internal",
 )
 
 

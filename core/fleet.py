@@ -6,6 +6,7 @@ indexed for the lookups ingest and the shards make per message.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from datetime import datetime, time
 from pathlib import Path
@@ -348,3 +349,7 @@ class FleetIndex:
             sensor = self.sensors.get(entity_id)
             return sensor.site_id if sensor else entity_id
         return entity_id
+
+    def shard_of(self, entity_type: str, entity_id: str, shards: int) -> int:
+        """The shard hosting an entity: a stable hash of its route key."""
+        return zlib.crc32(self.route_key(entity_type, entity_id).encode()) % shards

@@ -13,6 +13,8 @@ from typing import Any
 #: Latency buckets (seconds) for everything from an fsync to panic-to-NOC.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: Size buckets (messages per batch).
+#: Seconds between a device's own timestamp and vigil's receipt (clock skew, delay).
+SKEW_BUCKETS = (1.0, 5.0, 30.0, 60.0, 300.0, 3600.0, 86_400.0)
 SIZE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000)
 
 

@@ -65,6 +65,13 @@ class Settings:
     position_push_s: float = 0.2
     #: Shards run their timers (offline detection) this often (s).
     tick_seconds: float = 1.0
+    #: Shards checkpoint their logical actors' state this often (s), when it changed; a
+    #: restarted shard replays the lake from its checkpoint (docs/checkpoints.md).
+    checkpoint_s: float = 10.0
+    #: `vigil health` fails an ingest slot whose oldest unacknowledged message waited longer (s).
+    health_max_ack_age_s: float = 30.0
+    #: `vigil health` fails an actor restarted this recently (s): a crash is an incident.
+    health_restart_window_s: float = 60.0
     #: Battery (%) below which a device is low; it must recover above `battery_ok_pct`.
     low_battery_pct: float = 20.0
     #: Battery (%) above which a low-battery device counts as recovered.
@@ -124,6 +131,11 @@ class Settings:
     train_worker_cpus: float = 0.1
     #: Ray Train's controller polls its worker this often (s); reports wait for the poll.
     train_poll_s: float = 0.5
+
+    # -- the notification outbox (actors/notify/outbox.py) --
+    #: A restarted notifier resumes deliveries, and a restarted router hands over tiers it had
+    #: not handed over, of alerts raised or escalated this recently (s).
+    notify_outbox_s: float = 86_400.0
 
     @property
     def broker(self) -> tuple[str, int]:

@@ -154,6 +154,12 @@ def locate(
     return facts
 
 
+def fix_time(fix: GuardLocation) -> int:
+    """When a fix was taken, for ordering: the device's stamp, but never later than vigil
+    received it, so one fix stamped in the future cannot hide the fixes after it."""
+    return min(fix.ts, fix.received_at)
+
+
 @dataclass(frozen=True, slots=True)
 class GeofenceState:
     """One guard's geofence memory. Never mutated: `update` returns a new one."""
@@ -174,7 +180,8 @@ def update(
     """Apply one fix's facts to a guard's state; one alert per confident crossing."""
     if fix.guard_id != guard.id:
         raise ValueError(f"fix of guard {fix.guard_id!r} applied to guard {guard.id!r}")
-    if fix.ts <= state.last_ts:
+    when = fix_time(fix)
+    if when <= state.last_ts:
         # Ingest runs in parallel, so fixes arrive out of order; an older fix must
         # neither undo nor re-raise what a newer one decided.
         return state, []
@@ -208,4 +215,4 @@ def update(
             )
         )
     inside = state.inside if changed is None else changed
-    return GeofenceState(inside=inside, last_ts=fix.ts), alerts
+    return GeofenceState(inside=inside, last_ts=when), alerts

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.decode import Decoder
+from actors.entities import Entities
+from actors.pipeline import PIPELINE
+from core.decode import MAX_DEPTH, Decoder
 from core.errors import BadMessage
 from core.fleet import FleetIndex, load_fleet
 from core.records import (
@@ -25,6 +26,7 @@ from core.records import (
     Record,
     SensorReading,
 )
+from core.schemas import to_batch
 from core.settings import Settings
 
 FLEET = FleetIndex(load_fleet(Path("fleet/sample.yaml")))
@@ -466,15 +468,66 @@ contract_like = st.dictionaries(fields, json_values | timestamps, max_size=8).ma
 payloads = st.binary(max_size=200) | contract_like | st.sampled_from([b"online", b"offline"])
 
 
+poisons = st.one_of(
+    st.integers(MAX_DEPTH + 1, 6000).flatmap(
+        lambda n: st.sampled_from(
+            [b"[" * n + b"]" * n, b'{"lat":1,"lon":2,"x":' + b"[" * n + b"]" * n + b"}"]
+        )
+    ),
+    st.integers(2**63, 2**80).map(lambda n: b'{"lat":12.97,"lon":77.59,"seq":%d}' % n),
+    st.integers(2**63, 2**80).map(lambda n: b'{"battery":50,"client_id":%d}' % n),
+    st.sampled_from([b"1e308", b"-1e308", b"1e400"]).map(
+        lambda v: (
+            b'{"lat":1,"lon":2,"accuracy":%s,"kind":"smoke","value":%s,"type":"panic",'
+            b'"battery":%s,"ts":%s}' % (v, v, v, v)
+        )
+    ),
+    st.binary(min_size=1, max_size=64).map(lambda b: b'{"kind":"smoke","value":"\xff' + b + b'"}'),
+)
+
+
 @settings(database=None, max_examples=400, deadline=None)
-@given(topic=st.sampled_from(UPLINK_TOPICS), payload=payloads)
+@given(topic=st.sampled_from(UPLINK_TOPICS), payload=payloads | poisons)
 def test_arbitrary_payloads_decode_or_raise_bad_message_only(topic: str, payload: bytes) -> None:
+    """The oracle is the path a record really takes: Arrow, then every shard step."""
     try:
         record = DECODER.decode(topic, payload, RECEIVED)
     except BadMessage as error:
         letter = DECODER.dead_letter(topic, payload, error, RECEIVED)
         assert letter.reason == error.reason
         assert len(letter.payload) <= SETTINGS.dead_letter_payload_bytes
+        to_batch("dead_letters", [letter])
     else:
         assert isinstance(record, Record)
-        msgspec.json.encode(record)  # every accepted record is storable
+        to_batch(record.TABLE, [record])  # every accepted record is storable...
+        world = Entities(FLEET, SETTINGS)
+        for step in PIPELINE[type(record)]:  # ...and goes through every rule
+            step(world, record)
+
+
+@pytest.mark.parametrize("topic", UPLINK_TOPICS)
+def test_json_nested_deeper_than_the_limit_is_too_deep_on_every_topic(topic: str) -> None:
+    for payload in (b"[" * 5000 + b"]" * 5000, b'{"a":' * (MAX_DEPTH + 1) + b"1" + b"}" * 33):
+        assert refused(topic, payload).reason == "too_deep"
+
+
+def test_nesting_within_the_limit_and_brackets_inside_strings_are_not_too_deep() -> None:
+    record = decode(TELEMETRY, b'{"battery": 50, "note": "' + b"[" * 100 + b'", "x": [[1]]}')
+    assert isinstance(record, DeviceTelemetry)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"lat": 12.97, "lon": 77.59, "seq": 9223372036854775808}',
+        b'{"lat": 12.97, "lon": 77.59, "client_id": 9223372036854775808}',
+        b'{"lat": 12.97, "lon": 77.59, "guard_id": -9223372036854775809}',
+    ],
+)
+def test_integers_beyond_int64_are_invalid_field(payload: bytes) -> None:
+    assert refused(GPS, payload).reason == "invalid_field"
+
+
+def test_a_sensor_value_beyond_any_finite_float_is_invalid_field() -> None:
+    error = refused(READING, b'{"kind": "smoke", "value": 1e400}')
+    assert error.reason == "invalid_field" and "value" in error.detail

@@ -167,7 +167,8 @@ def test_health_passes_on_a_healthy_system(stack: Stack) -> None:
     report = json.loads(result.stdout)
     assert result.returncode == 0, report
     parts = {c["part"] for c in report["checks"]}
-    assert {"broker", "serve", "lake", "ray", "vigil-writer", "vigil-shard-0", "ingest"} <= parts
+    assert {"broker", "serve", "lake", "ray", "vigil-writer", "vigil-shard-0"} <= parts
+    assert {"vigil-ingest-0", "vigil-ingest-1"} <= parts
 
 
 def test_health_names_a_killed_shard_then_a_stopped_broker(stack: Stack) -> None:
