@@ -3,8 +3,12 @@
 `append` returns only once the batches are synced to the log, so ingest may then
 acknowledge the messages to the broker. Background threads roll closed segments
 into Parquet and run maintenance (compaction, retention). On start, segments left
-by a previous incarnation are rolled first: nothing acknowledged is lost, and
-nothing is written twice (file names follow segment numbers).
+by a previous incarnation are rolled first, each up to its last whole append: nothing
+acknowledged is lost, and nothing is written twice (file names follow segment numbers).
+
+A failed append is raised to its caller (ingest sends the batch again). A failed fsync
+ends the process instead: the writer must never acknowledge over a file whose pages the
+kernel may have dropped, and Ray restarts it on a fresh segment.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pyarrow as pa
 import ray
 
 from core import heap
+from core.loops import Threads, die
 from core.metrics import Histogram
 from core.schemas import SCHEMAS
 from core.settings import Settings
@@ -28,6 +33,7 @@ from storage.compaction import CompactionPolicy, compact, plan
 from storage.lake import Lake
 from storage.log import (
     Segment,
+    SyncFailed,
     next_number,
     read_frames,
     segment_number,
@@ -53,8 +59,8 @@ class StorageWriter:
         )
         self.append_latency = Histogram()  # encode, write and fsync one call's batches
         self.roll_latency = Histogram()  # one segment into Parquet
-        self._lock = threading.Lock()  # guards the open segment
-        self._roll_lock = threading.Lock()  # one roll or compaction at a time
+        self._lock = threading.Lock()  # guards the open segment and the closed ones
+        self._roll_lock = threading.Lock()  # one roll or compaction at a time; before _lock
         self.stats = {
             "appends": 0,
             "rows": 0,
@@ -66,14 +72,19 @@ class StorageWriter:
             "dropped_partitions": 0,
             "maintenance_failures": 0,
         }
-        leftovers = segment_paths(self.log_dir)
-        for path in leftovers:
-            self._roll(path)
+        leftovers = segment_paths(self.log_dir)  # a previous incarnation's, torn tails and all
+        self._closed = list(leftovers)  # closed segments not rolled yet, oldest first
+        self._roll_closed()
         last = segment_number(leftovers[-1]) if leftovers else 0
         self._segment = Segment(segment_path(self.log_dir, next_number(last)))
         self._opened = time.monotonic()
-        for target, name_ in ((self._roll_loop, "roll"), (self._maintenance_loop, "maintenance")):
-            threading.Thread(target=target, name=name_, daemon=True).start()
+        self._maintain_at = time.monotonic() + settings.maintenance_s
+        self.threads = Threads(f"vigil-{name}")
+        self.threads.forever("roll", self._roll_step, pause=min(0.1, settings.roll_seconds / 4))
+        # Beats every second however long maintenance_s is, so health can tell it is alive.
+        self.threads.forever(
+            "maintenance", self._maintenance_step, pause=min(1.0, settings.maintenance_s)
+        )
         heap.settle()
 
     def append(self, frames: Frames) -> int:
@@ -101,6 +112,8 @@ class StorageWriter:
             "log_rows": self._segment.rows,
             "append_latency": self.append_latency.to_dict(),
             "roll_latency": self.roll_latency.to_dict(),
+            "threads": self.threads.report(),
+            "problems": self.threads.problems(),  # what `vigil health` reports for the writer
         }
 
     @ray.method(concurrency_group="critical")
@@ -113,7 +126,12 @@ class StorageWriter:
             return 0
         started = time.perf_counter()
         with self._lock:
-            written = self._segment.append(frames)
+            if self._segment.broken:  # a failed truncation left torn bytes at its end
+                self._swap()
+            try:
+                written = self._segment.append(frames)
+            except SyncFailed as exc:
+                die(f"{self.name}: {exc}; the call was not acknowledged")
         self.append_latency.observe(time.perf_counter() - started)
         rows = sum(batch.num_rows for _, batch in frames)
         self.stats["appends"] += 1
@@ -121,46 +139,62 @@ class StorageWriter:
         self.stats["bytes"] += written
         return rows
 
-    def _roll_loop(self) -> None:
-        while True:
-            time.sleep(min(0.1, self.settings.roll_seconds / 4))
+    def _swap(self) -> None:
+        """Close the open segment for rolling and open the next one (holding _lock)."""
+        closed = self._segment
+        # Opened first: if that fails, appends go on into the segment still open.
+        self._segment = Segment(
+            segment_path(self.log_dir, next_number(segment_number(closed.path)))
+        )
+        self._opened = time.monotonic()
+        self._closed.append(closed.path)
+        closed.close()
+
+    def _roll_step(self) -> None:
+        with self._lock:
             age = time.monotonic() - self._opened
             rows = self._segment.rows
             if rows and (age >= self.settings.roll_seconds or rows >= self.settings.roll_rows):
-                try:
-                    self._rotate_and_roll()
-                except Exception:  # the segment stays in the log and is rolled again later
-                    log.exception("rolling the log into Parquet failed")
+                self._swap()
+        self._roll_closed()
 
     def _rotate_and_roll(self) -> int:
         with self._lock:
-            closed = self._segment
-            if not closed.rows:
-                return 0
-            closed.close()
-            number = next_number(segment_number(closed.path))
-            self._segment = Segment(segment_path(self.log_dir, number))
-            self._opened = time.monotonic()
-        return self._roll(closed.path)
+            if self._segment.rows:
+                self._swap()
+        return self._roll_closed()
+
+    def _roll_closed(self) -> int:
+        """Roll every closed segment into Parquet, oldest first; one that fails stays
+        in the list (and on disk) and is tried again on the next round."""
+        rows = 0
+        with self._roll_lock:
+            with self._lock:
+                pending = list(self._closed)
+            for path in pending:
+                rows += self._roll(path)
+                with self._lock:
+                    self._closed.remove(path)
+        return rows
 
     def _roll(self, path: Path) -> int:
         started = time.perf_counter()
-        with self._roll_lock:
-            rows = self.lake.write_segment(self.name, segment_number(path), read_frames(path))
-            path.unlink()
+        rows = self.lake.write_segment(self.name, segment_number(path), read_frames(path))
+        path.unlink()
         self.roll_latency.observe(time.perf_counter() - started)
         self.stats["rolled_rows"] += rows
         self.stats["segments"] += 1
         return rows
 
-    def _maintenance_loop(self) -> None:
-        while True:
-            time.sleep(self.settings.maintenance_s)
-            try:
-                self._maintain()
-            except Exception:  # appends and rolls go on; the next round tries again
-                self.stats["maintenance_failures"] += 1
-                log.exception("lake maintenance failed")
+    def _maintenance_step(self) -> None:
+        if time.monotonic() < self._maintain_at:
+            return
+        self._maintain_at = time.monotonic() + self.settings.maintenance_s
+        try:
+            self._maintain()
+        except Exception:  # appends and rolls go on; the next round tries again
+            self.stats["maintenance_failures"] += 1
+            raise  # Threads logs it and counts it
 
     def _maintain(self) -> None:
         for table in SCHEMAS:

@@ -1,24 +1,34 @@
-"""The storage log: frames appended to a segment read back whole; a torn tail is dropped."""
+"""The storage log: frames appended to a segment read back whole; a torn tail is dropped,
+and a failing disk (a full tmpfs, a FailingFile) never leaves torn bytes between frames."""
 
 from __future__ import annotations
 
+import errno
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.alerts import AlertKind, make_alert
 from core.records import DeviceStatus, DeviceTelemetry, GuardLocation
 from core.schemas import to_batch
 from storage.log import (
     Segment,
+    SegmentBroken,
+    SyncFailed,
+    encode_append,
     encode_frame,
+    good_length,
     next_number,
     read_frames,
     segment_number,
     segment_path,
     segment_paths,
 )
+from tests.storage.faults import FailingFile, Faults, fill, tmpfs
 
 T0 = 1_761_991_200_000_000  # 2025-11-01T10:00:00Z
 
@@ -121,10 +131,14 @@ def test_empty_segment_has_no_frames(tmp_path: Path) -> None:
     assert list(read_frames(path)) == []
 
 
+def one_per_append() -> list[Frames]:
+    return [[frame] for frame in FRAMES]
+
+
 @pytest.mark.parametrize("cut", [1, 3, 17, 100])
 def test_torn_tail_loses_only_the_incomplete_last_frame(tmp_path: Path, cut: int) -> None:
     path = tmp_path / "seg-1.log"
-    write(path, FRAMES)
+    write(path, *one_per_append())
     data = path.read_bytes()
     path.write_bytes(data[:-cut])
     assert_same(list(read_frames(path)), FRAMES[:-1])
@@ -132,7 +146,7 @@ def test_torn_tail_loses_only_the_incomplete_last_frame(tmp_path: Path, cut: int
 
 def test_tail_cut_inside_the_last_frames_header_loses_only_that_frame(tmp_path: Path) -> None:
     path = tmp_path / "seg-1.log"
-    write(path, FRAMES)
+    write(path, *one_per_append())
     last = len(encode_frame(*FRAMES[-1]))
     path.write_bytes(path.read_bytes()[: -last + 5])
     assert_same(list(read_frames(path)), FRAMES[:-1])
@@ -152,11 +166,19 @@ def test_garbage_after_the_last_frame_is_ignored(tmp_path: Path, garbage: bytes)
 
 def test_a_frame_whose_body_does_not_match_its_checksum_ends_the_segment(tmp_path: Path) -> None:
     path = tmp_path / "seg-1.log"
-    write(path, FRAMES)
+    write(path, *one_per_append())
     data = bytearray(path.read_bytes())
     data[-5] ^= 0xFF  # inside the last frame's body
     path.write_bytes(bytes(data))
     assert_same(list(read_frames(path)), FRAMES[:-1])
+
+
+@pytest.mark.parametrize("cut", [1, 100])
+def test_an_append_torn_in_its_last_frame_is_lost_whole(tmp_path: Path, cut: int) -> None:
+    path = tmp_path / "seg-1.log"
+    write(path, FRAMES[:1], FRAMES[1:])
+    path.write_bytes(path.read_bytes()[:-cut])
+    assert_same(list(read_frames(path)), FRAMES[:1])  # never the first frames of the second
 
 
 def test_segment_files_are_numbered_sorted_and_found(tmp_path: Path) -> None:
@@ -171,3 +193,117 @@ def test_next_segment_number_always_grows() -> None:
     far_future = 10**15
     assert next_number(far_future) == far_future + 1
     assert next_number(0) > 1_700_000_000_000  # follows the clock in milliseconds
+
+
+# -- failing disks: a failed append leaves no torn bytes, a failed fsync breaks the segment --
+
+
+def big(n: int = 2000) -> Frames:
+    return [("guard_locations", fixes(n))]
+
+
+def test_append_on_a_full_tmpfs_fails_and_leaves_only_whole_frames(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "disk", size="512k") as disk:
+        segment = Segment(disk / "seg-1.log")
+        segment.append(FRAMES)
+        filler = fill(disk, leave=8192)  # room for part of the next frame: a torn write
+        with pytest.raises(OSError) as failed:
+            segment.append(big())
+        assert failed.value.errno == errno.ENOSPC
+        assert (disk / "seg-1.log").stat().st_size == segment.size == good_length(segment.path)
+
+        filler.unlink()  # space again: the retry lands right behind the last whole frame
+        segment.append(big())
+        segment.close()
+        assert_same(list(read_frames(disk / "seg-1.log")), FRAMES + big())
+
+
+@pytest.mark.parametrize("tear_at", [0, 1, 13, 100, 5000])
+def test_a_torn_write_is_cut_back_so_the_next_append_follows_the_last_whole_frame(
+    tmp_path: Path, tear_at: int
+) -> None:
+    faults = Faults()
+    segment = Segment(tmp_path / "seg-1.log", FailingFile.opener(faults))
+    segment.append(FRAMES[:2])
+    faults.tear_at = tear_at
+    with pytest.raises(OSError, match="No space left"):
+        segment.append(big())
+    segment.append(FRAMES[2:])
+    segment.close()
+    assert not segment.broken
+    assert_same(list(read_frames(segment.path)), FRAMES)
+
+
+def test_a_segment_that_cannot_be_cut_back_is_broken_and_still_reads_its_whole_frames(
+    tmp_path: Path,
+) -> None:
+    faults = Faults()
+    segment = Segment(tmp_path / "seg-1.log", FailingFile.opener(faults))
+    segment.append(FRAMES)
+    faults.tear_at, faults.truncate_error = 50, errno.EIO
+    with pytest.raises(OSError, match="No space left"):
+        segment.append(big())
+    assert segment.broken
+    with pytest.raises(SegmentBroken, match=r"seg-1\.log"):
+        segment.append(FRAMES)
+    segment.close()
+    assert segment.path.stat().st_size == segment.size + 50  # the torn bytes stayed...
+    assert_same(list(read_frames(segment.path)), FRAMES)  # ...and are not read
+
+
+def test_a_failed_fsync_breaks_the_segment_and_names_it(tmp_path: Path) -> None:
+    faults = Faults(sync_error=errno.EIO)
+    segment = Segment(tmp_path / "seg-1.log", FailingFile.opener(faults))
+    with pytest.raises(SyncFailed, match=r"fsync of segment .*seg-1.log failed.*Input/output"):
+        segment.append(FRAMES)
+    assert segment.broken
+    with pytest.raises(SegmentBroken):  # never synced again on that descriptor
+        segment.append(FRAMES)
+    segment.close()
+
+
+def test_a_reopened_segment_drops_a_torn_tail_before_appending(tmp_path: Path) -> None:
+    path = tmp_path / "seg-1.log"
+    write(path, FRAMES[:2])
+    with path.open("ab") as file:
+        file.write(encode_append(FRAMES[2:])[:-7])  # a crash in the middle of a write
+    write(path, FRAMES[2:])
+    assert_same(list(read_frames(path)), FRAMES)
+
+
+APPENDS = st.lists(
+    st.tuples(
+        st.sampled_from(["ok", "torn", "torn, and the cut fails"]),
+        st.floats(min_value=0.0, max_value=1.0, exclude_max=True),  # where the write tears
+        st.integers(min_value=1, max_value=4),  # rows
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(APPENDS)
+def test_whatever_appends_fail_the_log_reads_back_exactly_the_ones_that_succeeded(
+    appends: list[tuple[str, float, int]],
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        log_dir, faults = Path(tmp), Faults()
+        opener = FailingFile.opener(faults)
+        segment = Segment(segment_path(log_dir, 1), opener)
+        succeeded: Frames = []
+        for number, (fate, where, rows) in enumerate(appends):
+            if segment.broken:  # what the writer does: a new segment before the next append
+                segment.close()
+                segment = Segment(segment_path(log_dir, segment_number(segment.path) + 1), opener)
+            frames = [("guard_locations", fixes(rows, start=number * 10)), FRAMES[-1]]
+            if fate != "ok":
+                faults.tear_at = int(where * len(encode_append(frames)))
+                faults.truncate_error = errno.EIO if fate.endswith("fails") else None
+            try:
+                segment.append(frames)
+                succeeded += frames
+            except OSError:
+                assert fate != "ok"
+        segment.close()
+        read = [frame for path in segment_paths(log_dir) for frame in read_frames(path)]
+        assert_same(read, succeeded)
