@@ -2,7 +2,9 @@
 
 A command goes out on `device/{id}/cmd` as `{cmd_id, type, args}` (QoS 1) through a
 Downlink with a stable client id, so replies sent while the actor restarts wait at
-the broker. The desk remembers the last `REMEMBERED` commands and their replies.
+the broker. Its network loop runs on the desk's `Threads`: `get_stats()["threads"]`
+shows its heartbeat, and a loop that dies ends the actor (Ray restarts it). The desk
+remembers the last `REMEMBERED` commands and their replies.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import ray
 
 from actors.downlink import CommandReply, Downlink
+from core.loops import Threads
 from core.settings import Settings
 
 REMEMBERED = 10_000
@@ -25,9 +28,10 @@ REMEMBERED = 10_000
 class CommandDesk:
     def __init__(self, settings: Settings) -> None:
         self.sent: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self.stats: Counter[str] = Counter()
-        self._lock = threading.Lock()  # paho's thread records replies
-        self.downlink = Downlink(settings, self._on_reply, client_id="vigil-commands")
+        self.stats: Counter[str] = Counter({"sent": 0, "replies": 0, "unknown_replies": 0})
+        self._lock = threading.Lock()  # the network thread records replies
+        self.threads = Threads("vigil-commands")
+        self.downlink = Downlink(settings, self._on_reply, "vigil-commands", self.threads)
 
     def send(
         self, device_id: str, client_id: int, cmd_type: str, args: dict[str, Any], who: str
@@ -59,7 +63,13 @@ class CommandDesk:
             return [dict(c) for c in found[:limit]]
 
     def get_stats(self) -> dict[str, Any]:
-        return {**self.stats, "downlink": dict(self.downlink.stats)}
+        return {
+            **self.stats,
+            "downlink": self.downlink.report(),
+            "connected": self.downlink.connected,  # `vigil health` reads it
+            "threads": self.threads.report(),
+            "problems": self.threads.problems(),
+        }
 
     def _on_reply(self, reply: CommandReply) -> None:
         with self._lock:

@@ -1,9 +1,10 @@
 """Downlink: commands to devices on `device/{id}/cmd`, their replies from `device/{id}/cmd/ack`.
 
-paho stays inside this module: replies are converted at the boundary into frozen
-`CommandReply` values, bad ones are counted and dropped. The client keeps a
-persistent session under a stable id, so replies sent while its actor restarts
-wait at the broker.
+The MQTT client is the shared one (actors/mqtt.py): a persistent session under a stable
+id, so replies sent while the owning actor restarts wait at the broker, and a network
+loop on the owner's `Threads`, so a dead or stuck loop shows in its stats and ends the
+actor. Replies are converted at the boundary into frozen `CommandReply` values; a bad
+one (whatever is wrong with it) is counted by its reason and dropped.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
+from actors.mqtt import Message, Mqtt
 from core.errors import BadMessage
+from core.loops import Threads
 from core.settings import Settings
 from core.topics import TopicKind, downlink_topic, parse_topic
 
@@ -27,7 +27,6 @@ log = logging.getLogger("vigil.downlink")
 
 REPLY_FILTER = "device/+/cmd/ack"
 SESSION_EXPIRY_S = 3600
-MAX_QUEUED = 10_000  # commands paho holds while the broker is away
 
 
 class CommandReply(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,46 +50,49 @@ def parse_reply(topic: str, payload: bytes | bytearray) -> CommandReply:
         body = msgspec.json.decode(payload, type=_ReplyPayload)
     except msgspec.DecodeError as exc:
         raise BadMessage("invalid_field", str(exc)) from exc
+    except RecursionError as exc:  # msgspec recurses per level while skipping a deep field
+        raise BadMessage("too_deep", "reply nested too deeply to decode") from exc
     status = body.status or ("ok" if body.ok in (None, True) else "failed")
     return CommandReply(device_id=parsed.entity_id, cmd_id=body.cmd_id, status=status[:64])
 
 
 class Downlink:
     def __init__(
-        self, settings: Settings, on_reply: Callable[[CommandReply], None], client_id: str
+        self,
+        settings: Settings,
+        on_reply: Callable[[CommandReply], None],
+        client_id: str,
+        threads: Threads,
     ) -> None:
         self.on_reply = on_reply
-        self.stats: Counter[str] = Counter()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        self.stats: Counter[str] = Counter({"sent": 0, "replies": 0, "reply_failures": 0})
+        self.mqtt = Mqtt(
+            settings,
+            client_id,
+            threads,
+            self._on_message,
+            [REPLY_FILTER],
+            session_expiry_s=SESSION_EXPIRY_S,
         )
-        self.client.max_queued_messages_set(MAX_QUEUED)
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
-        host, port = settings.broker
-        self.client.connect_async(host, port, keepalive=30, clean_start=False, properties=props)
-        self.client.loop_start()
+
+    @property
+    def connected(self) -> bool:
+        return self.mqtt.connected
 
     def send(self, device_id: str, cmd_id: str, cmd_type: str, args: dict[str, Any]) -> None:
-        """Publish a command (QoS 1); paho keeps it while the broker is unreachable."""
+        """Publish a command (QoS 1); the client keeps it while the broker is unreachable."""
         payload = json.dumps({"cmd_id": cmd_id, "type": cmd_type, "args": args})
-        info = self.client.publish(downlink_topic(device_id), payload, qos=1)
-        self.stats["sent" if info.rc == mqtt.MQTT_ERR_SUCCESS else "send_failures"] += 1
+        ok = self.mqtt.publish(downlink_topic(device_id), payload, qos=1)
+        self.stats["sent" if ok else "send_failures"] += 1
+
+    def report(self) -> dict[str, Any]:
+        """Counters of commands and replies, of the MQTT client, and whether it is connected."""
+        return {**self.stats, **self.mqtt.stats, "connected": self.connected}
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.mqtt.stop()
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            log.error("broker refused the downlink client: %s", reason)
-            return
-        self.stats["connects"] += 1
-        client.subscribe(REPLY_FILTER, qos=1)
-
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, msg: Message) -> None:
         try:
             reply = parse_reply(msg.topic, msg.payload)
         except BadMessage as error:

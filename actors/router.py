@@ -6,13 +6,14 @@ durable (`device_alerts`, `alert_events`) before returning. New alerts go to the
 while the write is under way (the NOC sees a panic one log append sooner; a raise
 retried after a failed write republishes the same alert_id, which the Hub drops);
 their lifecycle events follow once durable, and tier 1 goes to the Notifier without
-waiting for it. A background thread escalates unacknowledged critical alerts along
-the tenant's chain.
+waiting for it (the Notifier makes it durable in its outbox and drops a repeat). A
+background thread escalates unacknowledged critical alerts along the tenant's chain.
 
 Operators' steps (acknowledge, resolve, assign) are events too. Acknowledging a
 device's own alarm sends it an `alarm_ack` command; its reply is recorded on the
 alert. On start the router folds the alert events read back from the lake, so its
-state survives a restart.
+state survives a restart, and hands over again every tier it raised or escalated that
+the outbox does not hold (it died between making the alert durable and handing it over).
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ import ray
 from actors import alertlog
 from actors.alertbook import AlertBook
 from actors.downlink import CommandReply, Downlink
+from actors.notify.channels import carries
 from actors.notify.message import Dispatch
 from actors.rules import escalation, lifecycle
 from actors.rules.lifecycle import AlertState
 from core import heap
 from core.alerts import Alert, AlertEvent, EventType, LifecycleError, alarm_device, make_event
 from core.fleet import Fleet, FleetIndex
+from core.loops import Threads
 from core.schemas import to_batch
 from core.settings import Settings
 
@@ -54,13 +57,14 @@ class AlertRouter:
         self.index = FleetIndex(fleet)
         self.dedup_us = int(settings.dedup_window_s * 1e6)
         self.incident_us = int(settings.incident_window_s * 1e6)
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter({"handed_over_again": 0})
         self.book = AlertBook()
         self._lock = threading.RLock()  # lanes, the escalation thread and paho's share the book
         self._last_us = 0
         self._rebuild()
-        self.downlink = Downlink(settings, self._on_reply, client_id="vigil-router")
-        threading.Thread(target=self._escalation_loop, name="escalation", daemon=True).start()
+        self.threads = Threads("vigil-router")
+        self.downlink = Downlink(settings, self._on_reply, "vigil-router", self.threads)
+        self.threads.forever("escalation", self._escalate, pause=settings.escalation_tick_s)
         heap.settle()
 
     # -- from the shards -----------------------------------------------------------------
@@ -144,7 +148,11 @@ class AlertRouter:
                 "open": len(open_alerts),
                 "open_critical": sum(1 for s in open_alerts if s.alert.severity == "critical"),
                 "open_by_severity": dict(Counter(s.alert.severity for s in open_alerts)),
-                "downlink": dict(self.downlink.stats),
+                "downlink": self.downlink.report(),
+                "connected": self.downlink.connected,  # `vigil health` reads it
+                "escalation_failures": self.threads.failures["escalation"],
+                "threads": self.threads.report(),
+                "problems": self.threads.problems(),
             }
 
     # -- steps ---------------------------------------------------------------------------
@@ -221,16 +229,9 @@ class AlertRouter:
 
     # -- escalation ----------------------------------------------------------------------
 
-    def _escalation_loop(self) -> None:
-        while True:
-            time.sleep(self.settings.escalation_tick_s)
-            try:
-                self._escalate()
-            except Exception:  # a failed round is retried on the next tick
-                self.counts["escalation_failures"] += 1
-                log.exception("escalation round failed")
-
     def _escalate(self) -> None:
+        """One round (on the escalation thread; a failed round is logged, counted and
+        tried again after a back-off)."""
         with self._lock:
             now = self._clock()
             events = []
@@ -259,11 +260,12 @@ class AlertRouter:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _notify(self, state: AlertState, tier: int) -> None:
+    def _notify(self, state: AlertState, tier: int) -> bool:
+        """Hand one tier to the notifier (fire and forget); False when no channel carries it."""
         alert = state.alert
         tenant = self.index.tenants.get(alert.client_id)
-        if tenant is None or not tenant.channels:
-            return
+        if tenant is None or not carries(tenant, alert.severity, tier):
+            return False
         site = self.index.sites.get(alert.site_id or "")
         people = escalation.tier_people(tier, site, tenant, datetime.now(UTC))
         dispatch = Dispatch(
@@ -275,6 +277,7 @@ class AlertRouter:
             incident_id=state.incident_id,
         )
         self.notifier.dispatch.remote(dispatch)
+        return True
 
     def _publish(self, events: list[AlertEvent], states: dict[str, AlertState]) -> None:
         """Every step is a Hub message, with the alert's state after it."""
@@ -309,3 +312,12 @@ class AlertRouter:
         self._last_us = max((e.ts for e in events), default=0)
         self.counts["rebuilt_alerts"] = len(self.book.states)
         self.counts["rebuilt_events"] = len(events)
+        self._hand_over_again(events)
+
+    def _hand_over_again(self, events: list[AlertEvent]) -> None:
+        """Notify every tier raised or escalated lately that the outbox does not hold."""
+        since = time.time_ns() // 1000 - int(self.settings.notify_outbox_s * 1e6)
+        for alert_id, tier in alertlog.not_handed_over(self.settings, events, since):
+            state = self.book.states.get(alert_id)
+            if state is not None and self._notify(state, tier):
+                self.counts["handed_over_again"] += 1

@@ -115,6 +115,23 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("ts", TS),
         ]
     ),
+    # Notifications to send (actors/notify/outbox.py): one row per delivery, written before
+    # its first attempt, so a restarted notifier resumes it. No channel URL: those hold secrets.
+    "notification_outbox": pa.schema(
+        [
+            ("alert_id", _S),
+            ("delivery_id", _S),
+            ("client_id", _I),
+            ("tier", _I),
+            ("channel", _S),
+            ("recipient", _S),
+            ("title", _S),
+            ("body", _S),
+            ("notify_type", _S),
+            ("raised_at", TS),
+            ("ts", TS),
+        ]
+    ),
     # Anomalies the simulator injected (simulator/anomalies.py): which rows are not normal,
     # for training's honest evaluation; `msg_key` names the row of `source` (a table).
     "anomaly_labels": pa.schema(
@@ -128,6 +145,7 @@ KEY_COLUMN = {name: "msg_key" for name in SCHEMAS} | {
     "dead_letters": "",
     "alert_events": "event_id",
     "notifications": "attempt_id",
+    "notification_outbox": "delivery_id",
 }
 TIME_COLUMN = {name: "ts" for name in SCHEMAS} | {"dead_letters": "received_at"}
 #: Compacted files are sorted by these, so one entity's history sits in few row groups.

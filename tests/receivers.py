@@ -2,8 +2,9 @@
 
 `Mailbox` is an aiosmtpd SMTP server; `HttpReceiver` a threaded HTTP server that
 takes webhooks, SMS (SMSEagle's JSON-RPC) and push (ntfy) posts, and can be told
-to fail the posts that mention something, a number of times or forever. Both note
-when each message arrived (time.monotonic(), comparable with the test's clock).
+to fail the posts that mention something (answer 500), a number of times or until
+told otherwise, and to be slow about it. Both note when each message arrived
+(time.monotonic(), comparable with the test's clock); posts keep their headers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import email.policy
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -69,6 +70,7 @@ class Post:
     path: str
     body: str
     status: int
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
 
     @property
     def json(self) -> Any:
@@ -78,8 +80,8 @@ class Post:
 class HttpReceiver:
     def __init__(self) -> None:
         self.posts: list[Post] = []
-        #: (text, path) -> failures left (None: always)
-        self._failures: dict[tuple[str, str], int | None] = {}
+        #: (text, path) -> (failures left (None: until told otherwise), seconds to stall each)
+        self._failures: dict[tuple[str, str], tuple[int | None, float]] = {}
         self._lock = threading.Lock()
         receiver = self
 
@@ -87,9 +89,11 @@ class HttpReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length).decode(errors="replace")
-                status = receiver._status_for(self.path, body)
+                status, stall = receiver._status_for(self.path, body)
+                headers = {k.lower(): v for k, v in self.headers.items()}
                 with receiver._lock:
-                    receiver.posts.append(Post(time.monotonic(), self.path, body, status))
+                    receiver.posts.append(Post(time.monotonic(), self.path, body, status, headers))
+                time.sleep(stall)  # a slow failing server: the sender waits for its 500
                 reply = b'{"result": {"message_id": 1, "status": "ok"}}'
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -103,19 +107,20 @@ class HttpReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self._server.server_address[1]
 
-    def fail(self, text: str, times: int | None, path: str = "") -> None:
-        """Answer 500 to the next `times` posts to `path...` mentioning `text` (None: all)."""
+    def fail(self, text: str, times: int | None, path: str = "", stall_s: float = 0.0) -> None:
+        """Answer 500 to the next `times` posts to `path...` mentioning `text` (None: all
+        until `fail(text, 0, path)`), each after `stall_s` seconds."""
         with self._lock:
-            self._failures[(text, path)] = times
+            self._failures[(text, path)] = (times, stall_s)
 
-    def _status_for(self, path: str, body: str) -> int:
+    def _status_for(self, path: str, body: str) -> tuple[int, float]:
         with self._lock:
-            for (text, prefix), left in self._failures.items():
+            for (text, prefix), (left, stall) in self._failures.items():
                 if text in body and path.startswith(prefix) and (left is None or left > 0):
                     if left is not None:
-                        self._failures[(text, prefix)] = left - 1
-                    return 500
-        return 200
+                        self._failures[(text, prefix)] = (left - 1, stall)
+                    return 500, stall
+        return 200, 0.0
 
     def find(self, text: str, path: str = "", status: int | None = 200) -> list[Post]:
         with self._lock:

@@ -2,7 +2,8 @@
 
 apprise stays inside this module. A channel whose URL names a person's field
 (`{email}`, `{phone}`, `{push}`) is delivered to each person notified who has it;
-a channel without one (a webhook) once per alert.
+a channel without one (a webhook) once per alert. A webhook carries the delivery's
+idempotency key as a header, so a receiver can drop a repeat (delivery is at least once).
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from urllib.parse import quote
 import apprise
 
 from core.errors import ConfigError
-from core.fleet import Contact, Fleet, Guard, Tenant
+from core.fleet import Contact, Fleet, FleetIndex, Guard, Tenant
+
+#: The header naming a delivery, the same on every attempt and restart
+#: (IETF draft-ietf-httpapi-idempotency-key).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: apprise's generic webhooks, which send extra headers given as `+Name=value` in the query
+#: (https://github.com/caronc/apprise/wiki/Notify_Custom_JSON); other services take none.
+_HEADER_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 
 #: A person with every field, to check at start that each URL renders and parses.
 _PROBE = Contact(
@@ -36,6 +44,29 @@ def routes(tenant: Tenant) -> list[Route]:
         Route(tenant.id, c.id, c.url, bool(c.placeholders), frozenset(c.severities))
         for c in tenant.channels
     ]
+
+
+def carries(tenant: Tenant, severity: str, tier: int) -> bool:
+    """Whether some channel of `tenant` is delivered for an alert of `severity` at `tier`."""
+    return any(
+        severity in route.severities and (route.per_person or tier == 1) for route in routes(tenant)
+    )
+
+
+def address(route: Route, recipient: str, fleet: FleetIndex) -> str | None:
+    """The URL delivering `route` to `recipient` (a person, or the channel itself for a
+    webhook); None when the person is unknown or lacks the field the URL needs."""
+    if not route.per_person:
+        return route.template
+    person = fleet.people.get(recipient)
+    return render(route.template, person) if person is not None else None
+
+
+def with_key(url: str, key: str) -> str:
+    """`url` sending `key` as the idempotency header, where the service can send headers."""
+    if url.partition("://")[0].lower() not in _HEADER_SCHEMES:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}+{IDEMPOTENCY_HEADER}={key}"
 
 
 def render(template: str, person: Guard | Contact) -> str | None:

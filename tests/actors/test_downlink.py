@@ -22,6 +22,12 @@ def test_a_reply_may_say_ok_true_or_false_instead_of_a_status() -> None:
     ("topic", "payload", "reason"),
     [
         ("device/d/cmd/ack", b"not json", "invalid_field"),
+        (
+            "device/d/cmd/ack",
+            b'{"cmd_id": "c", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            "too_deep",
+        ),
+        ("device/d/cmd/ack", b"\xff\xfe", "invalid_field"),
         ("device/d/cmd/ack", b'{"status": "ok"}', "invalid_field"),
         ("device/d/cmd", b'{"cmd_id": "c"}', "unknown_topic"),
         ("device/d/telemetry/ack", b'{"cmd_id": "c"}', "unknown_topic"),

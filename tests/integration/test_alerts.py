@@ -7,6 +7,8 @@ Deadlines count from before the publish, as the issue states them.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,10 +17,12 @@ from typing import Any
 import pytest
 import ray
 
+from actors.notify.channels import IDEMPOTENCY_HEADER
+from actors.notify.outbox import delivery_key
 from tests.alerts_fleet import OPERATOR, SUPERVISOR, TENANT
 from tests.conftest import Vigil, restart, wait_for
 from tests.publisher import publish_all
-from tests.receivers import HttpReceiver, Mailbox
+from tests.receivers import HttpReceiver, Mailbox, Post
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +49,17 @@ def receipts(vigil: Vigil, alert_id: str, channel: str) -> list[tuple[Any, ...]]
         "WHERE alert_id = ? AND channel = ? ORDER BY attempt",
         [alert_id, channel],
     )
+
+
+def idempotency_keys(posts: list[Post]) -> set[str | None]:
+    return {p.headers.get(IDEMPOTENCY_HEADER.lower()) for p in posts}
+
+
+def pid_of(actor: Any) -> int | None:
+    try:
+        return int(ray.get(actor.__ray_call__.remote(lambda _self: os.getpid()), timeout=5))
+    except Exception:  # dead, or not back yet
+        return None
 
 
 def iso(when: datetime) -> str:
@@ -99,6 +114,9 @@ def test_webhook_failing_three_times_then_succeeding_leaves_four_attempts_and_on
     assert all("500" in error or "error" in error.lower() for *_, error in rows[:3])
     assert len(webhooks.find(guard, "/hooks/noc", status=200)) == 1
     assert len(webhooks.find(guard, "/hooks/noc", status=500)) == 3
+    # Every attempt names the same delivery, so the receiver can drop a repeat.
+    key = delivery_key(alert["alert_id"], 1, "noc-webhook", "noc-webhook")
+    assert idempotency_keys(webhooks.find(guard, "/hooks/noc", status=None)) == {key}
 
 
 def test_webhook_that_always_fails_is_dead_lettered_while_email_arrives_on_time(
@@ -296,3 +314,93 @@ def test_router_state_survives_its_restart(vigil: Vigil) -> None:
     vigil.publish("device/ad-10/alert", PANIC)  # still open: a repeat, not a new alert
     wait_for(lambda: router_alerts(vigil, "ag-10")[0]["count"] == 4, 5, "count 4 after restart")
     assert len(router_alerts(vigil, "ag-10")) == 1
+
+
+def test_notifier_killed_while_a_webhook_fails_delivers_once_it_recovers_one_receipt_per_attempt(
+    vigil: Vigil, mailbox: Mailbox, webhooks: HttpReceiver
+) -> None:
+    guard, notifier = "ag-11", vigil.runtime.notifier
+    # Slow failures keep the delivery between attempts for seconds, long enough to kill
+    # the notifier before its attempts run out (5, 0.1-1 s apart in the test settings).
+    webhooks.fail(guard, times=None, path="/hooks/noc", stall_s=1.5)
+    vigil.publish("device/ad-11/alert", PANIC)
+    alert = the_alert(vigil, guard)
+    wait_for(
+        lambda: [r for r in receipts(vigil, alert["alert_id"], "noc-webhook") if r[1] == "failed"],
+        15,
+        "a failed attempt made durable",
+    )
+    assert all(r[1] == "failed" for r in receipts(vigil, alert["alert_id"], "noc-webhook"))
+    before = pid_of(notifier)
+    assert before is not None
+    os.kill(before, signal.SIGKILL)  # retries pending: the webhook has not taken it yet
+    webhooks.fail(guard, times=0, path="/hooks/noc")  # it recovers while the notifier is down
+    wait_for(lambda: pid_of(notifier) not in (None, before), 60, "the notifier back")
+
+    wait_for(lambda: webhooks.find(guard, "/hooks/noc"), 15, "the webhook after the restart")
+    rows = wait_for(
+        lambda: (
+            [r for r in receipts(vigil, alert["alert_id"], "noc-webhook") if r[1] != "failed"]
+            and receipts(vigil, alert["alert_id"], "noc-webhook")
+        ),
+        15,
+        "the delivered receipt",
+    )
+    outcomes = [(attempt, outcome) for attempt, outcome, *_ in rows]
+    attempts = len(outcomes)
+    assert outcomes == [(n, "failed") for n in range(1, attempts)] + [(attempts, "delivered")]
+    stats = ray.get(notifier.get_stats.remote())
+    assert stats["resumed"] >= 1
+    assert {"retries", "receipts", "notify-9-noc-webhook-0"} <= set(stats["threads"])
+    assert stats["problems"] == []
+    # At least once, never more than at-least-once allows: exactly one delivery reached the
+    # receiver; a failed attempt in flight at the kill (its receipt not yet durable) may
+    # have been made again under the same number, so one failed post more than receipts.
+    assert len(webhooks.find(guard, "/hooks/noc", status=200)) == 1
+    failed_posts = len(webhooks.find(guard, "/hooks/noc", status=500))
+    assert failed_posts in (attempts - 1, attempts)
+    key = delivery_key(alert["alert_id"], 1, "noc-webhook", "noc-webhook")
+    assert idempotency_keys(webhooks.find(guard, "/hooks/noc", status=None)) == {key}
+    assert mailbox.find(guard, OPERATOR.email)  # the other channels were not held up
+
+
+def _die_before_handing_over(router: Any, guard: str) -> None:
+    """Runs in the router's process: SIGKILL it at the moment it would hand `guard`'s
+    alert to the notifier, i.e. after the alert and its events are durable."""
+    hand_over = router._notify
+
+    def notify(state: Any, tier: int) -> bool:
+        if state.alert.entity_id == guard:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return bool(hand_over(state, tier))
+
+    router._notify = notify
+
+
+def test_router_killed_after_raising_before_handing_over_still_gets_tier_one_delivered(
+    vigil: Vigil, mailbox: Mailbox, webhooks: HttpReceiver
+) -> None:
+    guard, router = "ag-12", vigil.runtime.router
+    before = pid_of(router)
+    ray.get(router.__ray_call__.remote(_die_before_handing_over, guard))
+    vigil.publish("device/ad-12/alert", PANIC)
+    wait_for(lambda: pid_of(router) not in (None, before), 60, "the router back")
+
+    alert = the_alert(vigil, guard, timeout=15)
+    post = wait_for(lambda: webhooks.find(guard, "/hooks/noc"), 15, "webhook")[0]
+    wait_for(lambda: mailbox.find(guard, OPERATOR.email), 15, "email")
+    assert alert["alert_id"] in post.json["message"]
+    stats = wait_for(
+        lambda: (s := ray.get(router.get_stats.remote()))["connected"] and s, 30, "downlink"
+    )
+    assert stats["handed_over_again"] >= 1
+    assert {"escalation", "mqtt-vigil-router"} <= set(stats["threads"])
+    assert stats["problems"] == []
+    rows = wait_for(lambda: receipts(vigil, alert["alert_id"], "noc-webhook"), 10, "receipt")
+    assert [(a, o) for a, o, *_ in rows] == [(1, "delivered")]
+    outbox = vigil.rows(
+        "SELECT tier, channel FROM notification_outbox WHERE alert_id = ? ORDER BY channel",
+        [alert["alert_id"]],
+    )
+    assert (1, "noc-webhook") in set(outbox)
+    assert len(webhooks.find(guard, "/hooks/noc")) == 1  # handed over once, delivered once
