@@ -336,6 +336,7 @@ class IngestActor:
         }
 
     def stop(self) -> None:
+        self.threads.stop()
         self.mqtt.stop()
 
 

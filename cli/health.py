@@ -95,16 +95,19 @@ def check_actors(state: dict[str, Any]) -> list[Check]:
     names = ["vigil-writer", "vigil-router", "vigil-hub"]
     names += [f"vigil-shard-{i}" for i in range(state["shards"])]
     names += [f"vigil-ingest-{i}" for i in range(state["ingest_actors"])]
+    default = Limits()
     limits = Limits(
-        state.get("health_max_ack_age_s", Limits.max_ack_age_s),
-        state.get("health_restart_window_s", Limits.restart_window_s),
+        state.get("health_max_ack_age_s", default.max_ack_age_s),
+        state.get("health_restart_window_s", default.restart_window_s),
     )
     for name in names:
         try:
             actor = ray.get_actor(name, namespace=state["namespace"])
-            checks.append(judge(name, ray.get(actor.get_stats.remote(), timeout=5), limits))
+            stats = ray.get(actor.get_stats.remote(), timeout=5)
         except Exception as exc:  # dead, missing or stuck: all are failures
             checks.append(Check(name, False, f"not answering ({type(exc).__name__})"))
+            continue
+        checks.append(judge(name, stats, limits))
     ray.shutdown()
     return checks
 

@@ -38,6 +38,7 @@ class Threads:
         self._beats: dict[str, float] = {}
         self._dead: dict[str, str] = {}  # thread -> why it ended (when not exiting)
         self._threads: dict[str, threading.Thread] = {}
+        self._stopping = False
 
     def start(self, name: str, target: Callable[..., Any], *args: Any) -> threading.Thread:
         """Run `target(*args)` on a daemon thread named `name`; it is meant to run forever."""
@@ -49,6 +50,10 @@ class Threads:
         self._threads[name] = thread
         thread.start()
         return thread
+
+    def stop(self) -> None:
+        """The owner is shutting down: threads that end from now on end quietly."""
+        self._stopping = True
 
     def beat(self, name: str | None = None) -> None:
         """The calling thread (or `name`) is alive and making progress."""
@@ -95,11 +100,11 @@ class Threads:
         why = "returned"
         try:
             target(*args)
-        except BaseException as exc:  # noqa: BLE001 - whatever it was, the thread is gone
+        except BaseException as exc:  # whatever it was, the thread is gone
             why = f"{type(exc).__name__}: {exc}"
             log.exception("thread %s of %s died", name, self.owner)
         self._dead[name] = why
-        if self.exit_on_death:
+        if self.exit_on_death and not self._stopping:
             die(f"thread {name} of {self.owner} ended ({why})")
 
 

@@ -33,9 +33,12 @@ def wait_for(
         time.sleep(interval)
 
 
-def restart(*actors: Any, timeout: float = 60) -> None:
+def restart(*actors: Any, timeout: float = 60, sigkill: bool = False) -> None:
     """Kill each actor and wait until Ray has a new process answering for it: a call
-    made right after `ray.kill` can still be answered by the old one."""
+    made right after `ray.kill` can still be answered by the old one. With `sigkill`,
+    the kill is a real `kill -9` of the actor's process instead of `ray.kill`."""
+    import signal
+
     import ray
 
     def pids() -> list[int | None]:
@@ -48,8 +51,11 @@ def restart(*actors: Any, timeout: float = 60) -> None:
         return found
 
     before = pids()
-    for actor in actors:
-        ray.kill(actor, no_restart=False)
+    for actor, pid in zip(actors, before, strict=True):
+        if sigkill and pid is not None:
+            os.kill(pid, signal.SIGKILL)
+        else:
+            ray.kill(actor, no_restart=False)
     wait_for(
         lambda: all(
             now is not None and now != old for now, old in zip(pids(), before, strict=True)
@@ -162,7 +168,7 @@ def vigil(
     from core.fleet import load_fleet
     from core.settings import Settings
     from tests.alerts_fleet import alerts_fleet
-    from tests.fleet import integration_fleet
+    from tests.fleet import SHORT, integration_fleet
 
     settings = Settings(
         broker_url=broker.url,
@@ -173,6 +179,7 @@ def vigil(
         maintenance_s=1.0,
         notify_backoff_s=0.1,  # retries (and dead letters) within a test's patience
         notify_backoff_max_s=1.0,
+        offline_after_s={**Settings().offline_after_s, SHORT: 3.0},
     )
     fleet = alerts_fleet(
         integration_fleet(load_fleet(settings.fleet_path)), mailbox.port, webhooks.port

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from core.fleet import Device, Fleet, Sensor
+from core.fleet import Device, Fleet, Guard, Sensor
 from simulator.fleet import simulated_fleet
 
 LOAD_GUARDS = 60
+#: Device class of the recovery and poison tests' devices: offline after 3 s of silence
+#: (the session's settings give it that timeout, tests/conftest.py).
+SHORT = "short"
+RECOVERY_GUARDS = [f"rec-guard-{n}" for n in range(1, 7)]
 
 
 def integration_fleet(base: Fleet) -> Fleet:
@@ -15,4 +19,17 @@ def integration_fleet(base: Fleet) -> Fleet:
         Sensor(id=f"load-smoke-{n}", site_id="site-mg-road", kind="smoke") for n in range(4)
     ]
     spare = Device(id="button-spare", client_id=1, device_class="panic_button")
-    return fleet.adding(devices=[spare], sensors=extra_sensors)
+    guards = [
+        Guard(
+            id=g, client_id=1, site_id="site-mg-road", name=g, device_id=g.replace("guard", "dev")
+        )
+        for g in [*RECOVERY_GUARDS, "poison-guard"]
+    ]
+    devices = [Device(id=g.device_id or "", client_id=1, device_class=SHORT) for g in guards]
+    sensors = [
+        Sensor(id=f"rec-smoke-{n}", site_id="site-harbour-yard", kind="smoke", armed="always")
+        for n in range(1, 3)
+    ] + [Sensor(id="poison-smoke", site_id="site-harbour-yard", kind="smoke")]
+    return fleet.adding(
+        guards=guards, devices=[spare, *devices], sensors=[*extra_sensors, *sensors]
+    )
