@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections import OrderedDict, deque
 from typing import Any
@@ -59,6 +60,8 @@ class Hub:
         self._published: OrderedDict[str, None] = OrderedDict()  # alert ids, oldest first
         self._news = asyncio.Event()
         self.stats = {"messages": 0, "positions": 0, "pulls": 0}
+        self.started_at = time.time()
+        self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
         heap.settle()
 
     async def ping(self) -> int:
@@ -184,8 +187,15 @@ class Hub:
         return {
             **self.stats,
             "seq": self.seq,
+            "epoch": self.epoch,
             "guards": len(self.positions),
             "channels": len(self.channels),
+            # The Hub has no thread or task of its own: every method answers a call, so
+            # that it answers at all is its liveness. Empty, in the shape other actors use.
+            "threads": {},
+            "problems": [],
+            "started_at": self.started_at,
+            "restarted": self.restarted,
         }
 
     # -- plumbing ------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from serve.history import History
 from serve.metrics import metrics_endpoint
 from serve.routes import alerts, commands, fleet, history, live, training
 from serve.services import Services
+from serve.tasks import Tasks
 from serve.tokens import load_secret
 from training.desk import desk as training_desk
 
@@ -59,13 +60,16 @@ def build_app(services: Services) -> Starlette:
     endpoints = api_endpoints(services)
     document = openapi.document(endpoints)
     fanout = Fanout(settings.ws_queue)
-    feed = LiveFeed(services.hub, fanout, settings.ws_position_interval_s)
+    tasks = Tasks("noc replica")  # a dead feed loop ends the replica; Serve starts another
+    feed = LiveFeed(services.hub, fanout, settings.ws_position_interval_s, tasks=tasks)
 
     async def index(_: Request) -> HTMLResponse:
         return HTMLResponse(PAGE)
 
     async def healthz(_: Request) -> JSONResponse:
         await services.hub.ping.remote()  # the Hub answers: the live path works
+        if problems := tasks.problems():  # ...unless this replica's feed stopped pulling
+            return JSONResponse({"status": "failing", "problems": problems}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def spec(_: Request) -> JSONResponse:
@@ -126,6 +130,8 @@ def start_api_actors(settings: Settings, fleet: Fleet, secret: str = "") -> None
     if settings.ws_port:
         gateway_class: Any = WsGateway
         gateway = gateway_class.options(name="vigil-ws", **named).remote(settings, secret)
+        # The gateway listens from its constructor (so again after a restart); this waits
+        # for it, and fails naming the port when it cannot listen.
         ray.get(gateway.start.remote(), timeout=60)
         API_ACTORS["vigil-ws"] = gateway
 

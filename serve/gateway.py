@@ -10,12 +10,22 @@ socket's buffer with a plain call while the buffer has room, so an alert reaches
 every client in one pass with no task switch per client.
 It is started when `Settings.ws_port` is set; the page learns the port from
 `/api/me` and falls back to Serve's `/ws` when there is none.
+
+The constructor starts listening, not a method the launcher calls once: Ray runs
+only the constructor again in a process it restarts, so that is what makes a gateway
+killed with `kill -9` listen again on the same port by itself. Its clients see their
+socket close, reconnect with the last seq they saw and get the replay and a snapshot
+of positions (serve/websocket.py). The server and the feed's loops are tasks whose
+end ends the process (serve/tasks.py): it never answers `get_stats` while deaf.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import ssl
+import time
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -27,14 +37,20 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from core import heap
+from core.errors import StartupError
 from core.settings import Settings
 from serve.fanout import Fanout
 from serve.feed import LiveFeed
+from serve.tasks import Tasks
 from serve.websocket import session
+
+log = logging.getLogger("vigil.gateway")
 
 #: Bytes a socket's buffer may hold before its frames wait for it to drain.
 WRITE_BUFFER = 256 * 1024
 MAX_MESSAGE = 64 * 1024  # what a client may send: acks
+BEAT_S = 1.0  # the server's watch beats this often while the server listens
+LISTEN_BACKOFF_MAX_S = 5.0  # a busy port is tried again, up to this far apart
 
 
 class GatewaySocket:
@@ -85,38 +101,97 @@ def _only_ws(connection: ServerConnection, request: Request) -> Response | None:
 
 @ray.remote(num_cpus=0, max_restarts=-1)
 class WsGateway:
-    def __init__(self, settings: Settings, secret: str) -> None:
+    def __init__(self, settings: Settings, secret: str, host: str = "127.0.0.1") -> None:
         self.settings = settings
         self.secret = secret
-        self.server: Server | None = None
+        self.host = host
+        self.port = settings.ws_port
+        self.started_at = time.time()
+        self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
+        self.tls = _tls(settings)
+        self.hub = ray.get_actor("vigil-hub", namespace=settings.namespace)
         self.fanout = Fanout(settings.ws_queue)
-
-    async def start(self, host: str = "127.0.0.1") -> int:
-        """Listen on `ws_port` (wss with the configured certificate); returns it."""
-        if self.server is not None:
-            return self.settings.ws_port
-        hub = ray.get_actor("vigil-hub", namespace=self.settings.namespace)
-        feed = LiveFeed(hub, self.fanout, self.settings.ws_position_interval_s)
-
-        async def handler(connection: ServerConnection) -> None:
-            await session(GatewaySocket(connection), hub, feed, self.fanout, self.secret)
-
-        tls = None
-        if self.settings.tls_certfile:
-            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            tls.load_cert_chain(self.settings.tls_certfile, self.settings.tls_keyfile)
-        self.server = await serve(
-            handler,
-            host,
-            self.settings.ws_port,
-            ssl=tls,
-            process_request=_only_ws,
-            compression=None,  # deflate per socket would cost each frame 500 times over
-            max_size=MAX_MESSAGE,
-            write_limit=WRITE_BUFFER,
+        self.tasks = Tasks("vigil-ws")
+        self.feed = LiveFeed(
+            self.hub, self.fanout, settings.ws_position_interval_s, tasks=self.tasks
         )
-        heap.settle()
-        return self.settings.ws_port
+        self.server: Server | None = None
+        self.listen_error = ""
+        self._tried = asyncio.Event()  # the first attempt to listen is over
+        # Ray runs an async actor's constructor on its event loop (checked on Ray 2.60):
+        # the tasks start here. Were it not so, create_task would raise, and say so.
+        self.tasks.start("server", self._listen())
+        self.feed.start()  # positions pulled before the first client: its snapshot is full
+
+    async def start(self) -> int:
+        """Wait until the constructor's server listens; returns the port. Fails naming
+        the port when the first attempt failed (the gateway keeps trying meanwhile)."""
+        await self._tried.wait()
+        if self.server is None:
+            raise StartupError(f"live feed gateway: {self.listen_error}")
+        return self.port
 
     async def get_stats(self) -> dict[str, Any]:
-        return {**self.fanout.stats, "clients": len(self.fanout.clients)}
+        problems = self.tasks.problems()
+        if self.server is None and self.listen_error:
+            problems.append(self.listen_error)
+        return {
+            **self.fanout.stats,
+            "clients": len(self.fanout.clients),
+            "port": self.port,
+            "listening": self.server is not None,
+            "threads": self.tasks.report(),
+            "problems": problems,
+            "started_at": self.started_at,
+            "restarted": self.restarted,
+        }
+
+    async def _listen(self) -> None:
+        """Listen on `ws_port` until it works, then watch the server: its end is this
+        task's end, and so the process's (a gateway must never be alive and deaf)."""
+        delay = 0.0
+        while self.server is None:
+            self.tasks.beat("server")
+            try:
+                self.server = await serve(
+                    self._handle,
+                    self.host,
+                    self.port,
+                    ssl=self.tls,
+                    process_request=_only_ws,
+                    compression=None,  # deflate per socket would cost each frame 500 times
+                    max_size=MAX_MESSAGE,
+                    write_limit=WRITE_BUFFER,
+                )
+            except OSError as exc:  # the port is busy (another process took it meanwhile)
+                delay = min(max(delay * 2, 0.1), LISTEN_BACKOFF_MAX_S)
+                self.listen_error = f"cannot listen on {self.host}:{self.port}: {exc}"
+                log.error("%s; trying again in %.1f s", self.listen_error, delay)
+                self._tried.set()
+                await asyncio.sleep(delay)
+        self.listen_error = ""
+        self._tried.set()
+        heap.settle()
+        closed = asyncio.ensure_future(self.server.wait_closed())
+        while not closed.done():
+            self.tasks.beat("server")
+            await asyncio.wait({closed}, timeout=BEAT_S)
+        raise StartupError(f"live feed gateway: the server on port {self.port} closed")
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        await session(GatewaySocket(connection), self.hub, self.feed, self.fanout, self.secret)
+
+
+def _tls(settings: Settings) -> ssl.SSLContext | None:
+    """The server's TLS context (wss) from the configured certificate; None for ws."""
+    if not settings.tls_certfile:
+        return None
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        tls.load_cert_chain(settings.tls_certfile, settings.tls_keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(
+            f"live feed gateway: cannot load tls_certfile {settings.tls_certfile!r} "
+            f"/ tls_keyfile {settings.tls_keyfile!r}: {exc}"
+        ) from exc
+    return tls

@@ -3,8 +3,9 @@
     wss://host/ws?token=<token>&since=<seq>&epoch=<epoch>&ack=1
 
 The first frame is `[{"type": "hello", ...}, <missed messages>...]`: who the token
-says you are, the Hub's epoch, and the messages of your channels after `since`
-(`complete` is false when they no longer reach back that far: reload over REST).
+says you are, the Hub's epoch, the seq the feed starts after, and the messages of your
+channels after `since` (`complete` is false when they no longer reach back that far, or
+the Hub restarted since `epoch`: reload over REST).
 Then frames are JSON arrays of messages `{seq, channel, type, data}` and position
 updates `{type: "positions", v, data: {fields, rows}}`. With `ack=1` the client answers
 each position frame with `{"type": "ack", "v": v}` and gets the next only then (flow
@@ -73,15 +74,23 @@ async def session(peer: Peer, hub: Any, feed: LiveFeed, fanout: Fanout, secret: 
             replay = await hub.replay.remote(
                 channels, since, epoch, all_noc=principal.tenant is None
             )
+        missed = [{k: m[k] for k in ("seq", "channel", "type", "data")} for m in replay["messages"]]
+        if epoch and replay["epoch"] != epoch:
+            # The client's seq counts in a Hub that has since restarted (this one counts
+            # from 1 again): it gets what follows the Hub's now and reloads the rest over
+            # REST. Starting after its old, higher seq would hold back every new alert.
+            after = int(replay["seq"])
+        else:
+            after = max([since, *(m["seq"] for m in missed)])
         hello = {
             "type": "hello",
             "data": principal.as_dict()
-            | {"epoch": replay["epoch"], "complete": replay["complete"], "since": since},
+            | {"epoch": replay["epoch"], "complete": replay["complete"], "since": since}
+            | {"seq": after},
         }
-        missed = [{k: m[k] for k in ("seq", "channel", "type", "data")} for m in replay["messages"]]
         await peer.send_text(json.dumps([hello, *missed], separators=(",", ":"), default=str))
         fanout.snapshot_for(client)
-        client.start(after=max([since, *(m["seq"] for m in missed)]))
+        client.start(after=after)
         # Read, so a closed socket is noticed (and acks arrive).
         while (text := await peer.receive_text()) is not None:
             version = _ack(text)

@@ -9,6 +9,7 @@ const noc = (() => {
   const $ = (id) => document.getElementById(id);
   const state = {
     token: "", me: null, seq: 0, epoch: "", ws: null, retry: 500, selected: null,
+    live: false, connects: 0, failures: 0, reconnect: null,
     sites: new Map(), guards: new Map(), names: new Map(), alerts: new Map(),
     training: new Map(), site: "", dirty: { map: true, alerts: true }, view: null, timers: [],
   };
@@ -60,6 +61,8 @@ const noc = (() => {
     state.me = null;
     if (state.ws) state.ws.close();
     state.ws = null;
+    state.live = false;
+    clearTimeout(state.reconnect);
     state.timers.forEach(clearInterval);
     state.timers = [];
     $("login-error").textContent = reason || "";
@@ -95,35 +98,69 @@ const noc = (() => {
   }
 
   // -- the live feed ---------------------------------------------------------------------
+  // A closed socket (the gateway or a replica restarted, the network dropped) is opened
+  // again after a back-off that doubles up to RETRY_MAX_MS, jittered so that hundreds of
+  // pages do not all knock at a restarted gateway in the same millisecond. It resumes
+  // with the last seq and epoch seen: the server replays what was missed and sends every
+  // guard's position again; a Hub that restarted (new epoch) or a replay that no longer
+  // reaches back makes the page reload its alerts over REST.
+  const RETRY_MS = 500, RETRY_MAX_MS = 10000;
+  // After this many failed tries at the gateway, every other try is Serve's own /ws, so a
+  // gateway that stays down costs speed, never the feed.
+  const GATEWAY_TRIES = 2;
+
+  function feedHost() {
+    const gateway = state.me.ws_port && (state.failures < GATEWAY_TRIES || state.failures % 2 === 1);
+    return gateway ? `${location.hostname}:${state.me.ws_port}` : location.host;
+  }
+
   function connect() {
     if (!state.token) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const query = `token=${encodeURIComponent(state.token)}&since=${state.seq}&epoch=${state.epoch}&ack=1`;
-    const host = state.me.ws_port ? `${location.hostname}:${state.me.ws_port}` : location.host;
-    const ws = new WebSocket(`${scheme}://${host}/ws?${query}`);
+    const ws = new WebSocket(`${scheme}://${feedHost()}/ws?${query}`);
     state.ws = ws;
+    state.connects += 1;
     ws.onmessage = (event) => {
       for (const message of JSON.parse(event.data)) {
         handle(message);
         if (message.type === "positions") ws.send(JSON.stringify({ type: "ack", v: message.v }));
       }
     };
-    ws.onopen = () => { state.retry = 500; };
     ws.onclose = (event) => {
       if (state.ws !== ws) return;
       if (event.code === 4401) return signOut("the live feed refused the token");
+      state.live = false;
+      state.failures += 1;
+      const wait = state.retry * (0.5 + Math.random() / 2);
       $("status").textContent = `reconnecting (${event.code})…`;
-      setTimeout(connect, state.retry);
-      state.retry = Math.min(state.retry * 2, 10000);
+      clearTimeout(state.reconnect);
+      state.reconnect = setTimeout(connect, wait);
+      state.retry = Math.min(state.retry * 2, RETRY_MAX_MS);
     };
   }
+
+  // The network came back: try now rather than at the end of a long back-off.
+  window.addEventListener("online", () => {
+    if (!state.token || state.live) return;
+    clearTimeout(state.reconnect);
+    state.retry = RETRY_MS;
+    connect();
+  });
 
   function handle(message) {
     if (message.seq) state.seq = Math.max(state.seq, message.seq);
     const data = message.data;
     switch (message.type) {
       case "hello":
+        // The back-off starts over only once the server really served (its hello): one
+        // that accepts and closes at once is not knocked at every half second.
+        state.retry = RETRY_MS;
+        state.failures = 0;
+        state.live = true;
         if (data.epoch !== state.epoch || !data.complete) reloadAlerts();
+        // A restarted Hub counts from 1 again: keep its seq, not the old Hub's higher one.
+        if (data.epoch !== state.epoch && data.seq !== undefined) state.seq = data.seq;
         state.epoch = data.epoch;
         $("status").textContent = "live";
         break;

@@ -1,5 +1,6 @@
 """The NOC page in a real browser: sign in with an operator token, watch a guard move,
-see a panic in the feed within 1 s, acknowledge it, and find that in the API and lake."""
+see a panic in the feed within 1 s, acknowledge it, and find that in the API and lake;
+and after its live feed was closed under it, reconnect by itself and show the next one."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Noc, wait_for
+from tests.conftest import Noc, restart, wait_for
 from tests.serve.apiclient import Api, make_guard
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -87,6 +88,32 @@ def test_operator_sees_a_guard_move_a_panic_arrive_and_acknowledges_it(
     )
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
+    page.close()
+
+
+def test_the_page_reconnects_by_itself_after_a_hub_restart_and_shows_the_next_panic(
+    noc: Noc, clients: dict[str, Api], browser: Any
+) -> None:
+    guard, device = make_guard(clients["admin1"], 1, "site-mg-road", "pageback")
+    noc.vigil.publish(f"guard/{guard}/gps", _fix(*CAMPUS))
+    wait_for(lambda: _live(clients, guard), 10, "the guard's first fix on the live view")
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page.goto(noc.url + "/")
+    page.fill("#token", noc.token("operator", 1, "olga@1"))
+    page.click("#login-form button[type=submit]")
+    page.wait_for_function("noc.state.live", timeout=10_000)
+    before = page.evaluate("({connects: noc.state.connects, epoch: noc.state.epoch})")
+
+    # The Hub's restart closes every live socket (4000: resync); its seq starts over.
+    restart(noc.vigil.runtime.hub)
+    page.wait_for_function(
+        f"noc.state.live && noc.state.connects > {before['connects']}"
+        f" && noc.state.epoch !== {json.dumps(before['epoch'])}",
+        timeout=30_000,
+    )
+    noc.vigil.publish(f"device/{device}/alert", '{"type": "panic"}')
+    page.wait_for_selector(f"#alerts li.open:has-text('{guard}')", timeout=10_000)
+    page.wait_for_function(f"noc.marker({json.dumps(guard)}) !== null", timeout=10_000)
     page.close()
 
 

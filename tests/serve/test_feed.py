@@ -7,7 +7,7 @@ from typing import Any
 
 from serve.fanout import Fanout
 from serve.feed import RESYNC, LiveFeed
-from tests.serve.sockets import Recorder, fix, run, settle
+from tests.serve.sockets import Recorder, alert, fix, run, settle
 
 
 class Call:
@@ -67,3 +67,56 @@ def test_after_a_hub_restart_clients_resync_and_positions_start_over() -> None:
     assert list(fanout.latest) == ["g2"] and fanout.version == 2
     rows = [r for frame in later.messages("positions") for r in frame["data"]["rows"]]
     assert rows and rows[-1][0] == "g2" and rows[-1][3] == 13.0
+
+
+class AwayHub(ScriptedHub):
+    """A Hub that is restarting when the feed first asks for its cursor."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.cursor = Call(self._away_cursor)
+
+    async def _away_cursor(self) -> dict[str, Any]:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the Hub is restarting")
+        return await self._cursor()
+
+
+def test_a_feed_whose_hub_is_away_at_its_first_client_starts_once_the_hub_answers() -> None:
+    async def scenario() -> tuple[AwayHub, Fanout]:
+        hub, fanout = AwayHub(failures=2), Fanout(queue_size=100)
+        feed = LiveFeed(hub, fanout, tick_s=3600)
+        hub.replies.put_nowait(reply("A", [{**fix("g1", 1), "version": 1}]))
+        await asyncio.wait_for(feed.ready(), 10)
+        return hub, fanout
+
+    hub, fanout = run(scenario())
+    assert hub.failures == 0 and hub.cursors[0] == ("A", 0, 0)
+    assert list(fanout.latest) == ["g1"]
+
+
+def test_a_pull_the_fanout_cannot_take_is_counted_and_the_feed_goes_on() -> None:
+    async def scenario() -> tuple[Recorder, Fanout]:
+        hub, fanout = ScriptedHub(), Fanout(queue_size=100)
+        feed = LiveFeed(hub, fanout, tick_s=3600)
+        broken = {"epoch": "A", "seq": 1, "lost": False, "messages": [{"seq": 1}],
+                  "pos_version": 0, "positions": []}  # fmt: skip
+        hub.replies.put_nowait(broken)  # no channel: the fan-out raises KeyError
+        await feed.ready()
+        socket = Recorder()
+        fanout.add(socket, "u", 1).start(after=0)
+        good = {**reply("A", []), "seq": 2, "messages": [alert(2)]}
+        hub.replies.put_nowait(good)
+        await asyncio.wait_for(_until(lambda: socket.messages("alert")), 10)
+        return socket, fanout
+
+    socket, fanout = run(scenario())
+    assert fanout.stats["feed_failures"] == 1
+    assert [m["seq"] for m in socket.messages("alert")] == [2]
+
+
+async def _until(probe: Any) -> None:
+    while not probe():
+        await asyncio.sleep(0.01)
