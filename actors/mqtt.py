@@ -91,7 +91,9 @@ class Mqtt:
         return ok
 
     def stop(self) -> None:
+        """Disconnect for good; the owner is shutting down, so its threads end quietly."""
         self._stopping = True
+        self.threads.stop()
         self.client.disconnect()
 
     # -- paho's side -----------------------------------------------------------------------

@@ -92,7 +92,7 @@ def check_actors(state: dict[str, Any]) -> list[Check]:
     except Exception as exc:  # any failure to join is the answer
         return [Check("ray", False, f"{state['ray_address']}: {exc}")]
     checks = [Check("ray", True, state["ray_address"])]
-    names = ["vigil-writer", "vigil-router", "vigil-hub"]
+    names = ["vigil-writer", "vigil-router", "vigil-hub", "vigil-notifier"]
     names += [f"vigil-shard-{i}" for i in range(state["shards"])]
     names += [f"vigil-ingest-{i}" for i in range(state["ingest_actors"])]
     default = Limits()

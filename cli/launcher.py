@@ -149,6 +149,8 @@ def wait_for_signal() -> None:
 def spawn_detached(argv: list[str], data_dir: Path, http_port: int, console: Console) -> int:
     """Run `vigil up` (without --detach) in its own session; return once it serves."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    state = data_dir / health.STATE_FILE
+    state.unlink(missing_ok=True)  # a former run's: "serving" means this one wrote its own
     log_path = data_dir / LOG_FILE
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
@@ -168,7 +170,7 @@ def spawn_detached(argv: list[str], data_dir: Path, http_port: int, console: Con
                 raise StartupError(
                     f"vigil exited with {process.returncode} while starting:\n{tail}"
                 )
-            if healthy(http_port, tls="--tls-cert" in argv):
+            if state.exists() and healthy(http_port, tls="--tls-cert" in argv):
                 return process.pid
             time.sleep(0.5)
     raise StartupError(f"vigil did not answer on port {http_port} within 240 s; see {log_path}")

@@ -164,11 +164,41 @@ def test_every_dashboard_query_returns_a_series_from_a_real_prometheus(stack: St
 
 def test_health_passes_on_a_healthy_system(stack: Stack) -> None:
     result = stack.health("--json")
+    assert result.stdout, result.stderr
     report = json.loads(result.stdout)
     assert result.returncode == 0, report
     parts = {c["part"] for c in report["checks"]}
     assert {"broker", "serve", "lake", "ray", "vigil-writer", "vigil-shard-0"} <= parts
     assert {"vigil-ingest-0", "vigil-ingest-1"} <= parts
+
+
+def test_health_names_an_ingest_slot_whose_network_thread_died(stack: Stack) -> None:
+    """The live defect of issue 11: a slot whose paho thread ended kept answering health
+    checks while it never acknowledged again. Now its actor ends, Ray restarts it, and
+    health names the slot until it has been back for a minute."""
+    state = json.loads((stack.data / "vigil.json").read_text())
+    stop_thread = (
+        f"import ray; ray.init(address={state['ray_address']!r}, "
+        f"namespace={state['namespace']!r}); "
+        "slot = ray.get_actor('vigil-ingest-0'); "
+        "ray.get(slot.__ray_call__.remote(lambda a: setattr(a.mqtt, '_stopping', True)))"
+    )
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    subprocess.run(
+        [sys.executable, "-c", stop_thread], check=True, env=env, timeout=60, capture_output=True
+    )
+
+    result = stack.health("--json")
+    assert result.returncode == 1, result.stdout
+    failing = {c["part"]: c["detail"] for c in json.loads(result.stdout)["checks"] if not c["ok"]}
+    assert list(failing) == ["vigil-ingest-0"], failing
+
+    def back() -> str:
+        checks = json.loads(stack.health("--json").stdout)["checks"]
+        detail = next(c["detail"] for c in checks if c["part"] == "vigil-ingest-0")
+        return detail if "restarted" in detail else ""
+
+    wait_for(back, 60, "vigil-ingest-0 restarted by Ray and answering", interval=1)
 
 
 def test_health_names_a_killed_shard_then_a_stopped_broker(stack: Stack) -> None:
