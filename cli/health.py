@@ -103,7 +103,7 @@ def check_actors(state: dict[str, Any]) -> list[Check]:
     for name in names:
         try:
             actor = ray.get_actor(name, namespace=state["namespace"])
-            stats = ray.get(actor.get_stats.remote(), timeout=5)
+            stats: Any = ray.get(actor.get_stats.remote(), timeout=5)
         except Exception as exc:  # dead, missing or stuck: all are failures
             checks.append(Check(name, False, f"not answering ({type(exc).__name__})"))
             continue

@@ -133,7 +133,12 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     payload: str
 
 
-#: The tables that hold uplink messages, one per message kind.
-MESSAGE_TABLES = tuple(
-    cls.TABLE for cls in (GuardLocation, DeviceTelemetry, SensorReading, DeviceEvent, DeviceStatus)
+#: The record of each uplink message kind, and the tables that hold them.
+MESSAGE_RECORDS: tuple[type[Record], ...] = (
+    GuardLocation,
+    DeviceTelemetry,
+    SensorReading,
+    DeviceEvent,
+    DeviceStatus,
 )
+MESSAGE_TABLES = tuple(cls.TABLE for cls in MESSAGE_RECORDS)

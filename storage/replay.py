@@ -10,25 +10,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.records import (
-    DeviceEvent,
-    DeviceStatus,
-    DeviceTelemetry,
-    GuardLocation,
-    Record,
-    SensorReading,
-)
+from core.records import MESSAGE_RECORDS, Record
 from core.schemas import SCHEMAS, TS
 from storage.catalog import Catalog
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-RECORDS: tuple[type[Record], ...] = (
-    GuardLocation,
-    DeviceTelemetry,
-    SensorReading,
-    DeviceEvent,
-    DeviceStatus,
-)
 
 
 def received_since(data_dir: Path, lake_uri: str, since_us: int) -> Iterator[Record]:
@@ -37,7 +23,7 @@ def received_since(data_dir: Path, lake_uri: str, since_us: int) -> Iterator[Rec
     try:
         found: list[Record] = []
         since = EPOCH + timedelta(microseconds=since_us)
-        for cls in RECORDS:
+        for cls in MESSAGE_RECORDS:
             schema = SCHEMAS[cls.TABLE]
             columns = ", ".join(f'"{f.name}"' for f in schema)
             times = [f.name for f in schema if f.type == TS]
