@@ -67,6 +67,7 @@ class EntityShard:
         self._next_checkpoint = time.monotonic() + self._checkpoint_every
         self._dirty = False
         self.recovery = Recovery(self.name, settings)
+        self._problems: list[str] = []  # besides its threads': what health should name
         self._load_live_model(settings.lake)
         self._recover(settings)
         self.threads = Threads(self.name)
@@ -114,7 +115,7 @@ class EntityShard:
             "model_version": world.model.version if world.model is not None else None,
             "threads": threads,
             "thread_beat_age_s": {name: t["beat_age_s"] for name, t in threads.items()},
-            "problems": self.threads.problems(),
+            "problems": self._problems + self.threads.problems(),
             "started_at": self.started_at,
             "restarted": self.restarted,
         }
@@ -300,6 +301,19 @@ class EntityShard:
         if saved is not None:
             self.entities.restore(saved.entities)
             self._unsent = {a.alert_id: a for a in saved.unsent}
+        try:
+            replayed = self._replay(settings)
+        except Exception as exc:  # serve with the checkpoint alone rather than not at all
+            log.exception("%s could not replay the lake", self.name)
+            self._problems.append(f"replay failed ({type(exc).__name__}): state may be stale")
+            replayed = 0
+        self._positions = {}
+        self.stats["replayed"] = replayed
+        if saved is not None or replayed:
+            found = "a checkpoint" if saved is not None else "no checkpoint"
+            log.info("%s recovered from %s and %d messages", self.name, found, replayed)
+
+    def _replay(self, settings: Settings) -> int:
         from storage.replay import received_since  # DuckDB only in a restarted shard
 
         replayed = 0
@@ -309,11 +323,7 @@ class EntityShard:
             for alert in self._run_pipeline([record], None):
                 self._unsent[alert.alert_id] = alert  # the router drops those it has
             replayed += 1
-        self._positions = {}
-        self.stats["replayed"] = replayed
-        if saved is not None or replayed:
-            found = "a checkpoint" if saved is not None else "no checkpoint"
-            log.info("%s recovered from %s and %d messages", self.name, found, replayed)
+        return replayed
 
     def _hosts(self, record: Record) -> bool:
         fleet = self.entities.fleet

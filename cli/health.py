@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILE = "vigil.json"
+#: Actors checked when they run: the live feed's gateway (--ws-port), the command desk, the
+#: fleet registry (all started with the Serve app).
+OPTIONAL = ("vigil-ws", "vigil-commands", "vigil-fleet")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +103,14 @@ def check_actors(state: dict[str, Any]) -> list[Check]:
         state.get("health_max_ack_age_s", default.max_ack_age_s),
         state.get("health_restart_window_s", default.restart_window_s),
     )
-    for name in names:
+    for name in [*names, *OPTIONAL]:
         try:
             actor = ray.get_actor(name, namespace=state["namespace"])
+        except ValueError:  # no such actor
+            if name not in OPTIONAL:
+                checks.append(Check(name, False, "missing"))
+            continue
+        try:
             stats: Any = ray.get(actor.get_stats.remote(), timeout=5)
         except Exception as exc:  # dead, missing or stuck: all are failures
             checks.append(Check(name, False, f"not answering ({type(exc).__name__})"))
