@@ -22,6 +22,7 @@ import queue
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,7 +174,7 @@ class IngestActor:
             self._dispatch(batch, critical=False)
 
     def _dispatch(self, batch: list[Item], critical: bool) -> None:
-        frames, records = self._frames(batch)
+        frames, records = frames_of([item for _, _, item in batch], self._unfit)
         per_shard: dict[int, list[Record]] = defaultdict(list)
         for record in records:
             per_shard[self._shard(record)].append(record)
@@ -197,34 +198,9 @@ class IngestActor:
         refs.append(write.remote(pending.frames))
         return refs
 
-    def _frames(self, batch: list[Item]) -> tuple[list[tuple[str, pa.RecordBatch]], list[Record]]:
-        """The batch as one Arrow batch per table, and the records to apply; a record
-        Arrow cannot hold becomes a dead letter instead."""
-        tables: dict[str, list[Any]] = defaultdict(list)
-        for _, _, item in batch:
-            tables[item.TABLE].append(item)
-        dead = tables.pop("dead_letters", [])
-        frames, records = [], []
-        for table, rows in tables.items():
-            try:
-                frames.append((table, to_batch(table, rows)))
-            except Exception:  # rare: find the rows at fault, one by one
-                rows = [r for r in rows if self._row_fits(table, r, dead)]
-                frames.append((table, to_batch(table, rows)))
-            records.extend(rows)
-        if dead:
-            frames.append(("dead_letters", to_batch("dead_letters", dead)))
-        return frames, records
-
-    def _row_fits(self, table: str, row: Record, dead: list[DeadLetter]) -> bool:
-        try:
-            to_batch(table, [row])
-            return True
-        except Exception as exc:
-            error = internal(exc, f"the {table} row of {row.msg_key}")
-            topic = f"{row.ENTITY}/{row.entity_id}"
-            dead.append(self._dead_letter(topic, repr(row).encode(), error, row.received_at))
-            return False
+    def _unfit(self, row: Record, error: BadMessage) -> DeadLetter:
+        topic = f"{row.ENTITY}/{row.entity_id}"
+        return self._dead_letter(topic, repr(row).encode(), error, row.received_at)
 
     def _shard(self, record: Record) -> int:
         entity = record.entity_id
@@ -338,6 +314,38 @@ class IngestActor:
     def stop(self) -> None:
         self.threads.stop()
         self.mqtt.stop()
+
+
+def frames_of(
+    items: list[Record | DeadLetter], unfit: Callable[[Record, BadMessage], DeadLetter]
+) -> tuple[list[tuple[str, pa.RecordBatch]], list[Record]]:
+    """The items as one Arrow batch per table, and the records to apply in the order they
+    arrived (a logical actor sees its messages in order); a record Arrow cannot hold is
+    not applied but becomes the dead letter `unfit` makes of it."""
+    tables: dict[str, list[Any]] = defaultdict(list)
+    for item in items:
+        tables[item.TABLE].append(item)
+    dead = tables.pop("dead_letters", [])
+    frames, refused = [], set()
+    for table, rows in tables.items():
+        try:
+            frames.append((table, to_batch(table, rows)))
+            continue
+        except Exception:  # rare: find the rows at fault, one by one
+            pass
+        fit = []
+        for row in rows:
+            try:
+                to_batch(table, [row])
+                fit.append(row)
+            except Exception as exc:
+                refused.add(id(row))
+                dead.append(unfit(row, internal(exc, f"the {table} row of {row.msg_key}")))
+        frames.append((table, to_batch(table, fit)))
+    if dead:
+        frames.append(("dead_letters", to_batch("dead_letters", dead)))
+    records = [i for i in items if isinstance(i, Record) and id(i) not in refused]
+    return frames, records
 
 
 def internal(exc: BaseException, where: str) -> BadMessage:

@@ -202,10 +202,13 @@ class EntityShard:
 
     def _run_pipeline(self, records: list[Record], dead: list[DeadLetter] | None) -> list[Alert]:
         """Every step of every record, in order; the caller holds the lock. A failing step is
-        logged, counted and (live, not in replay) a dead letter; the next step still runs."""
+        logged and counted; live (not in replay: `dead` is None) it is also a dead letter,
+        and the record counts for the skew histogram and the live positions."""
         alerts: list[Alert] = []
+        live = dead is not None
         for record in records:
-            self.clock_skew.observe(abs(record.received_at - record.ts) / 1e6)
+            if live:
+                self.clock_skew.observe(abs(record.received_at - record.ts) / 1e6)
             for step in PIPELINE[type(record)]:
                 self.evaluations[step.__name__] += 1
                 try:
@@ -213,9 +216,9 @@ class EntityShard:
                 except Exception as exc:
                     self.failures[step.__name__] += 1
                     log.exception("rule %s failed on %s", step.__name__, record.msg_key)
-                    if dead is not None:
+                    if dead is not None:  # (the same as `live`, for the type checker)
                         dead.append(rule_failure(record, step.__name__, exc))
-            if isinstance(record, GuardLocation):
+            if live and isinstance(record, GuardLocation):
                 self._note_position(record)
         return alerts
 
@@ -307,7 +310,6 @@ class EntityShard:
             log.exception("%s could not replay the lake", self.name)
             self._problems.append(f"replay failed ({type(exc).__name__}): state may be stale")
             replayed = 0
-        self._positions = {}
         self.stats["replayed"] = replayed
         if saved is not None or replayed:
             found = "a checkpoint" if saved is not None else "no checkpoint"

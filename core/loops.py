@@ -28,21 +28,69 @@ THREAD_DIED = 70
 STUCK_AFTER_S = 30.0
 
 
-class Threads:
-    """The background threads of one actor, each with a heartbeat."""
+class Heartbeats:
+    """Workers of one actor (threads, or asyncio tasks: serve/tasks.py), each with a
+    heartbeat; what `report()` and `problems()` say is the same for both kinds."""
+
+    KIND = "worker"
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self._beats: dict[str, float] = {}
+        self._dead: dict[str, str] = {}  # worker -> why it ended
+        self._stopping = False
+
+    def stop(self) -> None:
+        """The owner is shutting down: workers that end from now on end quietly."""
+        self._stopping = True
+
+    def beat(self, name: str) -> None:
+        """The worker `name` is alive and making progress."""
+        self._beats[name] = time.monotonic()
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        """Per worker: alive, seconds since its last heartbeat (and what `_details` adds)."""
+        now = time.monotonic()
+        return {
+            name: {
+                "alive": name not in self._dead and self._running(name),
+                "beat_age_s": round(now - beaten, 3),
+                **self._details(name),
+            }
+            for name, beaten in self._beats.items()
+        }
+
+    def problems(self, stuck_after_s: float = STUCK_AFTER_S) -> list[str]:
+        """What is wrong with the workers, one phrase each; empty when all is well."""
+        found = []
+        for name, info in self.report().items():
+            if not info["alive"]:
+                found.append(f"{self.KIND} {name} dead ({self._dead.get(name, 'ended')})")
+            elif info["beat_age_s"] > stuck_after_s:
+                found.append(f"{self.KIND} {name} stuck for {info['beat_age_s']:.0f} s")
+        return found
+
+    def _running(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def _details(self, name: str) -> dict[str, Any]:
+        return {}
+
+
+class Threads(Heartbeats):
+    """The background threads of one actor."""
+
+    KIND = "thread"
 
     def __init__(self, owner: str, exit_on_death: bool = True) -> None:
-        self.owner = owner
+        super().__init__(owner)
         self.exit_on_death = exit_on_death
         self.failures: Counter[str] = Counter()  # loop bodies that raised, per thread
-        self._beats: dict[str, float] = {}
-        self._dead: dict[str, str] = {}  # thread -> why it ended (when not exiting)
         self._threads: dict[str, threading.Thread] = {}
-        self._stopping = False
 
     def start(self, name: str, target: Callable[..., Any], *args: Any) -> threading.Thread:
         """Run `target(*args)` on a daemon thread named `name`; it is meant to run forever."""
-        self._beats[name] = time.monotonic()
+        self.beat(name)
         self.failures[name] += 0  # a series from the start
         thread = threading.Thread(
             target=self._run, args=(name, target, args), name=name, daemon=True
@@ -51,13 +99,9 @@ class Threads:
         thread.start()
         return thread
 
-    def stop(self) -> None:
-        """The owner is shutting down: threads that end from now on end quietly."""
-        self._stopping = True
-
     def beat(self, name: str | None = None) -> None:
         """The calling thread (or `name`) is alive and making progress."""
-        self._beats[name or threading.current_thread().name] = time.monotonic()
+        super().beat(name or threading.current_thread().name)
 
     def forever(
         self,
@@ -72,29 +116,12 @@ class Threads:
         that doubles up to `backoff_max`."""
         return self.start(name, _forever, self, name, step, pause, backoff_max)
 
-    def report(self) -> dict[str, dict[str, Any]]:
-        """Per thread: alive, seconds since its last heartbeat, failures of its body."""
-        now = time.monotonic()
-        found = {}
-        for name, beaten in self._beats.items():
-            thread = self._threads.get(name)
-            alive = name not in self._dead and (thread is None or thread.is_alive())
-            found[name] = {
-                "alive": alive,
-                "beat_age_s": round(now - beaten, 3),
-                "failures": self.failures[name],
-            }
-        return found
+    def _running(self, name: str) -> bool:
+        thread = self._threads.get(name)
+        return thread is None or thread.is_alive()
 
-    def problems(self, stuck_after_s: float = STUCK_AFTER_S) -> list[str]:
-        """What is wrong with the threads, one phrase each; empty when all is well."""
-        found = []
-        for name, info in self.report().items():
-            if not info["alive"]:
-                found.append(f"thread {name} dead")
-            elif info["beat_age_s"] > stuck_after_s:
-                found.append(f"thread {name} stuck for {info['beat_age_s']:.0f} s")
-        return found
+    def _details(self, name: str) -> dict[str, Any]:
+        return {"failures": self.failures[name]}
 
     def _run(self, name: str, target: Callable[..., Any], args: tuple[Any, ...]) -> None:
         why = "returned"
