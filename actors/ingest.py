@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 import ray
 
-from actors.mqtt import Message, Mqtt
+from actors.mqtt import SESSION_EXPIRY_S, Message, Mqtt
 from actors.registry import current_fleet
 from core import heap
 from core.decode import Decoder
@@ -45,8 +45,13 @@ from core.topics import UPLINK_FILTERS, shared
 log = logging.getLogger("vigil.ingest")
 
 Item = tuple[int, int, Record | DeadLetter]  # (mid, qos, what it became)
-SESSION_EXPIRY_S = 7 * 24 * 3600  # a restarted slot takes its queued messages back
 BEAT_S = 1.0  # idle threads wake this often to beat their heartbeat
+
+
+def ingest_sessions(settings: Settings) -> dict[str, list[str]]:
+    """Each ingest slot's persistent MQTT session: its client id and its subscriptions."""
+    shared_filters = [shared(f) for f in UPLINK_FILTERS]
+    return {f"vigil-ingest-{slot}": shared_filters for slot in range(settings.ingest_actors)}
 
 
 @dataclass(slots=True)
@@ -100,7 +105,7 @@ class IngestActor:
             self.name,
             self.threads,
             self._on_message,
-            [shared(f) for f in UPLINK_FILTERS],
+            ingest_sessions(settings)[self.name],
             manual_ack=True,
             session_expiry_s=SESSION_EXPIRY_S,
             receive_maximum=settings.receive_maximum,

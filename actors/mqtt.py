@@ -10,9 +10,10 @@ dies ends its actor (core/loops.py) instead of leaving a deaf client behind.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -20,12 +21,15 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from core.errors import StartupError
 from core.loops import Threads
 from core.settings import Settings
 
 log = logging.getLogger("vigil.mqtt")
 
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1.0, 5.0  # paho's own default waits up to two minutes
+#: Ingest slots' sessions outlive a restart of the slot by far: it takes its queue back.
+SESSION_EXPIRY_S = 7 * 24 * 3600
 MAX_QUEUED = 10_000  # messages paho holds for publishing while the broker is away
 
 
@@ -34,6 +38,38 @@ class Message(msgspec.Struct, frozen=True):
     payload: bytes
     mid: int
     qos: int
+
+
+def claim_sessions(
+    host: str, port: int, sessions: Mapping[str, Sequence[str]], expiry_s: int = SESSION_EXPIRY_S
+) -> None:
+    """Make sure the broker holds each persistent session with its subscriptions, as the
+    first thing after it starts: Mosquitto 2.0 restores an offline session's queue from
+    its persistence file but not its shared subscriptions, so until the slot reconnects,
+    what devices publish has no subscriber and is dropped (docs/reliability.md)."""
+    for client_id, filters in sessions.items():
+        subscribed = threading.Event()
+        # Manual acks, never given: what the broker hands this stand-in (the session's
+        # queue) stays unacknowledged and goes to the slot itself when it reconnects.
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        client.on_connect = lambda c, *_, f=filters: c.subscribe([(t, 1) for t in f])
+        client.on_subscribe = lambda *_, done=subscribed: done.set()
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = expiry_s
+        props.ReceiveMaximum = 1  # as little of the queue as the broker allows
+        client.connect(host, port, keepalive=10, clean_start=False, properties=props)
+        client.loop_start()
+        try:
+            if not subscribed.wait(10):
+                raise StartupError(f"mosquitto: could not restore the session of {client_id}")
+        finally:
+            client.disconnect()
+            client.loop_stop()
 
 
 class Mqtt:

@@ -26,6 +26,18 @@ STORAGE_RESOURCE = "vigil-storage"
 #: Every vigil actor is restarted by Ray when its process dies, and calls in flight
 #: are retried; vigil's actors are I/O bound, so they take no CPU slot.
 RESILIENT = {"max_restarts": -1, "max_task_retries": -1, "num_cpus": 0}
+_PINNED: list[Any] = []
+
+
+def pinned(value: Any) -> Any:
+    """`value` in the object store, held for as long as this process lives. Ray restarts an
+    actor with the arguments it was created with, and an argument too big to travel inline
+    (a fleet of a thousand guards) lives in the object store only while its creator holds
+    a reference: unheld, a killed actor never comes back (Ray issue 53727, seen in the
+    chaos run). Pass such arguments as `pinned(value)`."""
+    ref = ray.put(value)
+    _PINNED.append(ref)
+    return ref
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,7 @@ def start(settings: Settings, fleet: Fleet, detached: bool = False) -> Runtime:
     """
     check_channels(fleet, str(settings.fleet_path))
     lifetime = {"lifetime": "detached"} if detached else {}
+    fleet_ref = pinned(fleet)
 
     def spawn(actor_class: Any, name: str, *args: Any, **placement: Any) -> Any:
         options = {**RESILIENT, **lifetime, "name": name, "namespace": settings.namespace}
@@ -83,14 +96,14 @@ def start(settings: Settings, fleet: Fleet, detached: bool = False) -> Runtime:
     spread = {"scheduling_strategy": "SPREAD"}
     writer = spawn(StorageWriter, "vigil-writer", settings, **storage)
     hub = spawn(Hub, "vigil-hub")
-    notifier = spawn(Notifier, "vigil-notifier", settings, fleet, writer)
-    router = spawn(AlertRouter, "vigil-router", writer, hub, notifier, settings, fleet)
+    notifier = spawn(Notifier, "vigil-notifier", settings, fleet_ref, writer)
+    router = spawn(AlertRouter, "vigil-router", writer, hub, notifier, settings, fleet_ref)
     shards = [
-        spawn(EntityShard, f"vigil-shard-{i}", i, settings, fleet, router, hub, **spread)
+        spawn(EntityShard, f"vigil-shard-{i}", i, settings, fleet_ref, router, hub, **spread)
         for i in range(settings.shards)
     ]
     ingest = [
-        spawn(IngestActor, f"vigil-ingest-{i}", i, settings, fleet, shards, writer, **spread)
+        spawn(IngestActor, f"vigil-ingest-{i}", i, settings, fleet_ref, shards, writer, **spread)
         for i in range(settings.ingest_actors)
     ]
     return Runtime(writer, hub, router, shards, ingest, notifier)

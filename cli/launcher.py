@@ -60,6 +60,7 @@ def start_stack(
     from ray import serve
 
     from actors import runtime
+    from actors.ingest import ingest_sessions
     from serve.app import http_options, noc_app
     from simulator.fleet import simulated_fleet
     from simulator.run import Simulator
@@ -77,7 +78,9 @@ def start_stack(
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if mqtt_port is not None:
             with console.status(f"starting Mosquitto on port {mqtt_port}"):
-                stack.broker = Mosquitto(settings.data_dir / "mosquitto", mqtt_port).start()
+                stack.broker = Mosquitto(
+                    settings.data_dir / "mosquitto", mqtt_port, sessions=ingest_sessions(settings)
+                ).start()
             stack._closers.append(stack.broker.stop)
             settings = stack.settings = settings.with_(broker_url=stack.broker.url)
             console.print(f"[green]✓[/] Mosquitto on {stack.broker.url}")

@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from actors.commands import CommandDesk
 from actors.registry import REGISTRY, FleetRegistry
-from actors.runtime import RESILIENT
+from actors.runtime import RESILIENT, pinned
 from core.fleet import Fleet, load_fleet
 from core.settings import Settings
 from serve import openapi, websocket
@@ -121,7 +121,9 @@ def start_api_actors(settings: Settings, fleet: Fleet, secret: str = "") -> None
     named = {**RESILIENT, "namespace": settings.namespace, "get_if_exists": True}
     registry_class: Any = FleetRegistry
     desk_class: Any = CommandDesk
-    registry = registry_class.options(name=REGISTRY, **named).remote(settings, fleet, targets)
+    registry = registry_class.options(name=REGISTRY, **named).remote(
+        settings, pinned(fleet), targets
+    )
     desk = desk_class.options(name="vigil-commands", **named).remote(settings)
     trainer_desk = training_desk(settings)
     calls = [registry.get_stats.remote(), desk.get_stats.remote(), trainer_desk.get_stats.remote()]
