@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SIMULATE ?= 200
 
-.PHONY: up test lint typecheck pytest bench system-deps clean
+.PHONY: up test lint typecheck pytest bench chaos system-deps clean
 
 up: $(VENV)/.installed system-deps
 	$(BIN)/vigil up --simulate $(SIMULATE)
@@ -26,6 +26,11 @@ pytest: $(VENV)/.installed system-deps
 
 bench: $(VENV)/.installed system-deps
 	$(BIN)/python bench/ingest.py
+
+# Every kind of vigil process killed with SIGKILL, the broker restarted, the lake's disk
+# filled, under a 1,000-guard QoS 1 stream; the table goes to docs/reliability.md.
+chaos: $(VENV)/.installed system-deps
+	$(BIN)/python -m tests.chaos.run --docs docs/reliability.md --json bench/results/chaos.json
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
