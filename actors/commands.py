@@ -17,7 +17,7 @@ from typing import Any
 
 import ray
 
-from actors.downlink import CommandReply, Downlink
+from actors.edge.downlink import CommandReply, Downlink
 from core.loops import Threads
 from core.settings import Settings
 

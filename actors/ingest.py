@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 import ray
 
-from actors.mqtt import SESSION_EXPIRY_S, Message, Mqtt
+from actors.edge.mqtt import SESSION_EXPIRY_S, Message, Mqtt
 from actors.registry import current_fleet
 from core import heap
 from core.decode import Decoder
@@ -217,7 +217,7 @@ class IngestActor:
 
     def _tell_low_water(self) -> None:
         """Shards this slot has not called for a second hear its low-water mark anyway
-        (their checkpoints' replay window, actors/recovery.py); nothing waits for it."""
+        (their checkpoints' replay window, storage/recovery.py); nothing waits for it."""
         now = time.monotonic()
         quiet = [i for i, at in enumerate(self._called) if now - at >= BEAT_S]
         if quiet:

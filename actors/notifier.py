@@ -26,7 +26,7 @@ from typing import Any
 import ray
 from ray.util.metrics import Counter as Metric
 
-from actors import alertlog
+from actors.edge import alertlog
 from actors.notify import outbox
 from actors.notify.channels import check_channels, routes, send
 from actors.notify.message import Dispatch

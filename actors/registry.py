@@ -1,6 +1,6 @@
 """FleetRegistry: the one place the running fleet changes (the API's fleet CRUD).
 
-Edits are serialised here, checked whole (actors/fleet_edits.py), appended to
+Edits are serialised here, checked whole (actors/rules/fleet_edits.py), appended to
 `<data_dir>/fleet_edits.json` and handed to every actor holding a FleetIndex (ingest,
 shards, and any other with an `update_fleet` method) before the call returns. The
 fleet file stays the source: on start the registry replays the saved edits over it,
@@ -20,8 +20,8 @@ from typing import Any, cast
 
 import ray
 
-from actors import fleet_edits
-from actors.fleet_edits import FleetEditError
+from actors.rules import fleet_edits
+from actors.rules.fleet_edits import FleetEditError
 from core.fleet import Fleet
 from core.settings import Settings
 

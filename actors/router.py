@@ -28,12 +28,12 @@ from typing import Any
 
 import ray
 
-from actors import alertlog
-from actors.alertbook import AlertBook
-from actors.downlink import CommandReply, Downlink
+from actors.edge import alertlog
+from actors.edge.downlink import CommandReply, Downlink
 from actors.notify.channels import carries
 from actors.notify.message import Dispatch
 from actors.rules import escalation, lifecycle
+from actors.rules.alertbook import AlertBook
 from actors.rules.lifecycle import AlertState
 from core import heap
 from core.alerts import Alert, AlertEvent, EventType, LifecycleError, alarm_device, make_event

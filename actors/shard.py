@@ -8,7 +8,7 @@ broker has raised its alerts; alerts the router has not accepted stay in `unsent
 every tick. Live positions go to the Hub coalesced: at most one call in flight.
 
 State survives a restart: a checkpoint every `checkpoint_s`, and on start the lake is
-replayed from the checkpoint's low-water mark (actors/recovery.py).
+replayed from the checkpoint's low-water mark (storage/recovery.py).
 """
 
 from __future__ import annotations
@@ -21,11 +21,10 @@ from typing import Any
 
 import ray
 
-from actors.entities import Entities
-from actors.pipeline import PIPELINE, timers
-from actors.recovery import Recovery, now_us
 from actors.registry import current_fleet
 from actors.rules.anomaly import Model
+from actors.rules.entities import Entities
+from actors.rules.pipeline import PIPELINE, timers
 from core import heap
 from core.alerts import Alert, Severity
 from core.fleet import Fleet, FleetIndex
@@ -33,6 +32,7 @@ from core.loops import Threads
 from core.metrics import SKEW_BUCKETS, Histogram
 from core.records import DeadLetter, GuardLocation, Record
 from core.settings import Settings
+from storage.recovery import Recovery, now_us
 
 log = logging.getLogger("vigil.shard")
 

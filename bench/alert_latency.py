@@ -114,7 +114,7 @@ def run_vigil(
 ) -> dict[str, Any]:
     import ray
 
-    from actors import runtime
+    from cli import runtime
 
     ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     settings = Settings(broker_url=broker.url, data_dir=data)

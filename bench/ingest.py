@@ -139,7 +139,7 @@ def run_vigil(
 ) -> dict[str, float]:
     import ray
 
-    from actors import runtime
+    from cli import runtime
     from storage.catalog import count
 
     ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")

@@ -26,12 +26,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
+from actors.writer import StorageWriter
 from core.records import GuardLocation
 from core.schemas import to_batch
 from core.settings import Settings
 from simulator.lake import generate
 from storage.catalog import Catalog
-from storage.writer import StorageWriter
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 50_000

@@ -26,9 +26,9 @@ import ray
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from actors.desk import FINAL, desk  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from simulator.lake import generate  # noqa: E402
-from training.desk import FINAL, desk  # noqa: E402
 from training.fitting import RunSpec, fit  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -5,7 +5,7 @@ One run, on this machine, measures the same thing twice:
       lake's log) -> Hub -> Serve replica (/ws through Serve's proxy) -> N clients of
       one tenant, while a simulator moves G guards (their positions reach the same
       clients, conflated to 2 updates/s per guard);
-  (a') the same through the WebSocket gateway (serve/gateway.py: the same endpoint
+  (a') the same through the WebSocket gateway (actors/gateway.py: the same endpoint
       under uvicorn in an actor, outside Serve's proxy), and Serve's /ws for clients
       that take no positions (`positions=0`);
   (b) the reference: a bare Starlette app under uvicorn (no Ray, no vigil) that
@@ -194,7 +194,7 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
     import ray
     from ray import serve
 
-    from actors import runtime
+    from cli import runtime
     from core.fleet import load_fleet
     from core.settings import Settings
     from serve.app import http_options, noc_app

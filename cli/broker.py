@@ -66,7 +66,7 @@ class Mosquitto:
     host: str = "127.0.0.1"
     persistence: bool = True
     #: Persistent sessions (client id -> subscriptions) to hold from the first moment on:
-    #: vigil's ingest slots (actors/mqtt.claim_sessions says why).
+    #: vigil's ingest slots (actors/edge/mqtt.claim_sessions says why).
     sessions: dict[str, list[str]] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
@@ -108,7 +108,7 @@ class Mosquitto:
             log = "".join(p.read_text(errors="replace") for p in said if p.exists())[-2000:]
             raise StartupError(f"mosquitto: not listening on {self.port} after {timeout}s\n{log}")
         if self.sessions:
-            from actors.mqtt import claim_sessions
+            from actors.edge.mqtt import claim_sessions
 
             claim_sessions(self.host, self.port, self.sessions)
         return self

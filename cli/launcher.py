@@ -59,8 +59,8 @@ def start_stack(
     import ray
     from ray import serve
 
-    from actors import runtime
     from actors.ingest import ingest_sessions
+    from cli import runtime
     from serve.app import http_options, noc_app
     from simulator.fleet import simulated_fleet
     from simulator.run import Simulator

@@ -1,7 +1,7 @@
 """Histograms kept inside actors as plain bucket counts, and the names vigil exports.
 
 Actors count in plain Python (an increment costs nothing on the hot path) and hand
-their figures out through `get_stats()`; `actors.metrics` turns them into the
+their figures out through `get_stats()`; `serve.exporter` turns them into the
 Prometheus text served at `/metrics`. The table of exported metrics lives there.
 """
 

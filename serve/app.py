@@ -25,22 +25,22 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from actors.commands import CommandDesk
+from actors.desk import desk as training_desk
+from actors.gateway import WsGateway
 from actors.registry import REGISTRY, FleetRegistry
-from actors.runtime import RESILIENT, pinned
+from cli.runtime import RESILIENT, pinned
 from core.fleet import Fleet, load_fleet
 from core.settings import Settings
 from serve import openapi, websocket
 from serve.endpoints import Endpoint, routes
 from serve.fanout import Fanout
 from serve.feed import LiveFeed
-from serve.gateway import WsGateway
 from serve.history import History
 from serve.metrics import metrics_endpoint
 from serve.routes import alerts, commands, fleet, history, live, training
 from serve.services import Services
 from serve.tasks import Tasks
 from serve.tokens import load_secret
-from training.desk import desk as training_desk
 
 STATIC = files("serve").joinpath("static")
 PAGE = STATIC.joinpath("noc.html").read_text()
@@ -111,7 +111,7 @@ def connect(settings: Settings, secret: str) -> Services:
 
 def start_api_actors(settings: Settings, fleet: Fleet, secret: str = "") -> None:
     """The registry (with the fleet the runtime started with), the command desk, the
-    training desk and, with `ws_port`, the WebSocket gateway (serve/gateway.py)."""
+    training desk and, with `ws_port`, the WebSocket gateway (actors/gateway.py)."""
 
     def actor(name: str) -> Any:
         return ray.get_actor(name, namespace=settings.namespace)

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from actors.fleet_edits import FleetEditError
+from actors.rules.fleet_edits import FleetEditError
 from core.alerts import LifecycleError
 from serve.tokens import AuthError, Forbidden, Principal, Role, verify
 

@@ -3,7 +3,7 @@
 Pure asyncio, no Ray and no Starlette: a `Socket` is anything with `send_text` and
 `close`. The feed (serve/feed.py) hands messages and positions to `Fanout`; each
 `Client` has its own sender task, so a slow socket only ever delays itself. A
-`DirectSocket` (the gateway's, serve/gateway.py) takes a frame synchronously while
+`DirectSocket` (the gateway's, actors/gateway.py) takes a frame synchronously while
 its buffer has room: an alert then reaches 500 sockets in one pass of plain calls,
 with no task switch per client; the sender task only takes over for a socket whose
 buffer is full, and waits for it to drain.

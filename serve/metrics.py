@@ -1,6 +1,6 @@
 """`/metrics`: Prometheus text for the whole of vigil, gathered from every named actor.
 
-Each replica asks the actors themselves (actors.metrics), so whichever replica is
+Each replica asks the actors themselves (serve.exporter), so whichever replica is
 scraped, the figures are cluster-wide, not that replica's own.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from actors.metrics import gather, render
+from serve.exporter import gather, render
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

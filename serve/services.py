@@ -19,7 +19,7 @@ class Services:
     commands: Any
     shards: list[Any]
     history: History
-    training: Any = None  # the training desk (training/desk.py)
+    training: Any = None  # the training desk (actors/desk.py)
 
     async def owner(self, collection: str, item_id: str) -> int | None:
         """The tenant owning an entity, None when the fleet has no such entity."""

@@ -1,6 +1,6 @@
 """Background asyncio tasks that never die silently: `core.loops.Threads` for an event loop.
 
-The live feed's loops (serve/feed.py) and the gateway's server (serve/gateway.py) run
+The live feed's loops (serve/feed.py) and the gateway's server (actors/gateway.py) run
 as tasks on an actor's or a replica's event loop. A task that ends (it returned, or
 an exception escaped it) would leave the process answering `get_stats` and `/healthz`
 while no client gets anything: so an ended task ends the process (`core.loops.die`),

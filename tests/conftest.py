@@ -164,7 +164,7 @@ def vigil(
     mailbox: Any,
     webhooks: Any,
 ) -> Iterator[Vigil]:
-    from actors import runtime
+    from cli import runtime
     from core.fleet import load_fleet
     from core.settings import Settings
     from tests.alerts_fleet import alerts_fleet

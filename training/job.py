@@ -2,7 +2,7 @@
 
 Ray Train V2's `DataParallelTrainer` (no torch) runs `train_loop` on its worker. After
 every chunk the loop calls `ray.train.report` with the numbers (Ray Train's own record
-of the run) and hands the same progress to the desk (training/desk.py), which streams
+of the run) and hands the same progress to the desk (actors/desk.py), which streams
 it to the user and the NOC page and answers whether the run was cancelled.
 
 Cancelling aborts the run's Ray Train controller, which stops its worker group; the

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from actors.fleet_edits import TYPES
+from actors.rules.fleet_edits import TYPES
 from serve.endpoints import Call, Endpoint, Param
 from serve.services import Services
 from serve.tokens import Role

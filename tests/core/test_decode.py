@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.entities import Entities
-from actors.pipeline import PIPELINE
+from actors.rules.entities import Entities
+from actors.rules.pipeline import PIPELINE
 from core.decode import MAX_DEPTH, Decoder
 from core.errors import BadMessage
 from core.fleet import FleetIndex, load_fleet

@@ -17,7 +17,7 @@ import ray
 from ray._private.state import actors as actor_table  # the state API needs the dashboard
 from ray.cluster_utils import Cluster
 
-from actors import runtime
+from cli import runtime
 from cli.broker import Mosquitto, free_port
 from core.fleet import load_fleet
 from core.settings import Settings

@@ -102,7 +102,7 @@ def test_send_says_what_went_wrong() -> None:
 
 
 def test_vigil_refuses_to_start_with_a_channel_apprise_cannot_use() -> None:
-    from actors import runtime
+    from cli import runtime
     from core.settings import Settings
 
     fleet = with_channels("json://hooks.example.com/x", "smtp-ish://example.com")

@@ -18,9 +18,9 @@ from actors.notifier import Notifier
 from actors.notify.channels import check_channels
 from actors.router import AlertRouter
 from actors.shard import EntityShard
+from actors.writer import StorageWriter
 from core.fleet import Fleet
 from core.settings import Settings
-from storage.writer import StorageWriter
 
 STORAGE_RESOURCE = "vigil-storage"
 #: Every vigil actor is restarted by Ray when its process dies, and calls in flight

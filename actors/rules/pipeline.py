@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from actors.entities import Entities
 from actors.rules import alarms, anomaly, geofence, health, sensors
+from actors.rules.entities import Entities
 from core.alerts import Alert
 from core.records import (
     DeviceEvent,

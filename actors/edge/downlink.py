@@ -1,6 +1,6 @@
 """Downlink: commands to devices on `device/{id}/cmd`, their replies from `device/{id}/cmd/ack`.
 
-The MQTT client is the shared one (actors/mqtt.py): a persistent session under a stable
+The MQTT client is the shared one (actors/edge/mqtt.py): a persistent session under a stable
 id, so replies sent while the owning actor restarts wait at the broker, and a network
 loop on the owner's `Threads`, so a dead or stuck loop shows in its stats and ends the
 actor. Replies are converted at the boundary into frozen `CommandReply` values; a bad
@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from actors.mqtt import Message, Mqtt
+from actors.edge.mqtt import Message, Mqtt
 from core.errors import BadMessage
 from core.loops import Threads
 from core.settings import Settings

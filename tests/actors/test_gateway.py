@@ -15,9 +15,9 @@ import ray
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection, connect
 
+from actors.gateway import WsGateway
 from cli.broker import free_port
 from serve.feed import RESYNC
-from serve.gateway import WsGateway
 from serve.tokens import load_secret
 from tests.conftest import Noc, restart, wait_for
 from tests.serve.apiclient import Api, fix, make_guard, panic_of, panic_on_socket, receive_until

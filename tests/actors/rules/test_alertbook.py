@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from actors.alertbook import AlertBook
+from actors.rules.alertbook import AlertBook
 from core.alerts import AlertKind, AlertStatus, EventType, make_alert, make_event
 
 T0 = 1_790_000_000_000_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.fleet_edits import FleetEditError, delete, find, put, visible, zones_from_geojson
+from actors.rules.fleet_edits import FleetEditError, delete, find, put, visible, zones_from_geojson
 from core.fleet import Fleet, load_fleet
 from core.settings import SAMPLE_FLEET
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.downlink import CommandReply, parse_reply
+from actors.edge.downlink import CommandReply, parse_reply
 from core.errors import BadMessage
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actors.entities import Entities
-from actors.pipeline import PIPELINE, timers
+from actors.rules.entities import Entities
+from actors.rules.pipeline import PIPELINE, timers
 from core.alerts import Alert
 from core.decode import Decoder
 from core.fleet import FleetIndex, load_fleet

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import ray
 
-from actors.runtime import RESILIENT
+from actors.writer import StorageWriter
+from cli.runtime import RESILIENT
 from core.settings import Settings
 from storage.catalog import Catalog
 from storage.log import Segment, encode_append, good_length, segment_path, segment_paths
-from storage.writer import StorageWriter
 from tests.conftest import Vigil, wait_for
 from tests.publisher import gps_stream, publish_all
 from tests.storage.faults import fail_next_fsync, fill, tmpfs

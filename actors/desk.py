@@ -22,7 +22,7 @@ from typing import Any
 import ray
 
 from actors.hub import HIGH, broadcast_to_noc, broadcast_to_user
-from actors.runtime import RESILIENT
+from cli.runtime import RESILIENT
 from core.errors import VigilError
 from core.settings import Settings
 from training.fitting import RunSpec

@@ -1,0 +1,1 @@
+"""The edges actors talk through: the broker and the lake."""
