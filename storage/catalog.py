@@ -13,7 +13,6 @@ deleted a file between listing and reading.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.retry import retry
 from core.schemas import SCHEMAS, TIME_COLUMN
 from storage.lake import Lake, dedup
 from storage.log import read_frames, segment_number, segment_paths
 
+#: A compaction may delete a file a snapshot just listed: that many tries in all.
+ATTEMPTS = 5
 _DUCK_TYPES = {
     "string": "VARCHAR",
     "double": "DOUBLE",
@@ -63,15 +65,9 @@ class Catalog:
         self.con = duckdb.connect()
         self.con.execute("SET TimeZone = 'UTC'")
 
-    def refresh(self, attempts: int = 3) -> None:
-        """New views over the lake as it is now (a compaction racing the listing is retried)."""
-        for attempt in range(attempts):
-            try:
-                self._build_views()
-                return
-            except duckdb.IOException:
-                if attempt == attempts - 1:
-                    raise
+    def refresh(self) -> None:
+        """New views over the lake as it is now (a compaction racing the listing: again)."""
+        retry(self._build_views, on=duckdb.IOException, attempts=ATTEMPTS)
 
     def _build_views(self) -> None:
         tail, seen = read_tail(self.data_dir)
@@ -96,19 +92,15 @@ class Catalog:
                 f"CREATE OR REPLACE VIEW {table} AS " + " UNION ALL BY NAME ".join(parts)
             )
 
-    def query(
-        self, sql: str, params: list[Any] | None = None, attempts: int = 5
-    ) -> list[tuple[Any, ...]]:
-        """Run `sql` on a fresh snapshot; a file compacted away meanwhile means one more try."""
-        for attempt in range(attempts):
-            self.refresh()
-            try:
-                return self.con.execute(sql, params or []).fetchall()
-            except duckdb.IOException:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))  # let the compaction finish its deletes
-        raise AssertionError("unreachable")
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run `sql` on a fresh snapshot; a file compacted away meanwhile means one more try
+        (only that: a wrong query fails the first time)."""
+
+        def run() -> list[tuple[Any, ...]]:
+            self._build_views()
+            return self.con.execute(sql, params or []).fetchall()
+
+        return retry(run, on=duckdb.IOException, attempts=ATTEMPTS)
 
     def close(self) -> None:
         self.con.close()

@@ -7,8 +7,6 @@ just before dying is read back here even before it is rolled into Parquet.
 
 from __future__ import annotations
 
-import logging
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,10 +16,7 @@ from core.schemas import SCHEMAS
 from core.settings import Settings
 from storage.catalog import Catalog
 
-log = logging.getLogger("vigil.alertlog")
-
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ATTEMPTS = 5  # a compaction may remove a file while a snapshot lists it: read again
 #: The outbox is searched from this long (µs) before the oldest tier looked for: the
 #: notifier's clock may lag the router's (another node).
 CLOCK_SLACK_US = 300 * 1_000_000
@@ -44,18 +39,11 @@ def _quoted(columns: list[str]) -> str:
 
 
 def _query(settings: Settings, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    for attempt in range(1, ATTEMPTS + 1):
-        catalog = Catalog(settings.data_dir, settings.lake_uri)
-        try:
-            return catalog.query(sql, params)
-        except Exception:
-            if attempt == ATTEMPTS:
-                raise
-            log.warning("reading alerts from the lake failed (attempt %d); again", attempt)
-            time.sleep(0.1 * attempt)
-        finally:
-            catalog.close()
-    raise AssertionError("unreachable")
+    catalog = Catalog(settings.data_dir, settings.lake_uri)  # it retries a racing compaction
+    try:
+        return catalog.query(sql, params)
+    finally:
+        catalog.close()
 
 
 def load(settings: Settings, since_us: int) -> tuple[dict[str, Alert], list[AlertEvent]]:
