@@ -126,26 +126,23 @@ class Entities:
     # -- fleet changes (the API's fleet edits, through actors/registry.py) -----------------
 
     def reload(self, fleet: FleetIndex) -> None:
-        """Take a changed fleet: entities it no longer has go, the others keep their state
-        and get their new spec (a guard its site's new zones)."""
-        self.fleet = fleet
-        self._zones = {}
-        for guard_id, guard in list(self.guards.items()):
-            spec = fleet.guards.get(guard_id)
-            if spec is None:
-                del self.guards[guard_id]
-                continue
-            zones = self._zones.get(spec.site_id)
-            if zones is None:
-                zones = self._zones[spec.site_id] = compile_zones(fleet.sites[spec.site_id])
-            guard.spec, guard.zones = spec, zones
-        for device_id in [d for d in self.devices if d not in fleet.devices]:
-            del self.devices[device_id]
-        for device in self.devices.values():
-            device.spec = fleet.devices[device.spec.id]
-        for sensor_id, sensor in list(self.sensors.items()):
-            info = fleet.sensors.get(sensor_id)
-            if info is None:
-                del self.sensors[sensor_id]
-            else:
-                sensor.spec, sensor.site = info, fleet.sites[info.site_id]
+        """Take a changed fleet: entities it no longer has go; every other one is built
+        again from its new spec (a guard moved gets its new site and zones, its device
+        the new site and offline timeout) and keeps what it has lived through (position,
+        inside-zone state, health and its timers, anomaly tracks, clock skew)."""
+        guards, devices, sensors = self.guards, self.devices, self.sensors
+        self.fleet, self._zones = fleet, {}
+        self.guards, self.devices, self.sensors = {}, {}, {}
+        for guard_id, was in guards.items():
+            if guard_id in fleet.guards:
+                guard = self.guard(guard_id)
+                guard.geofence, guard.position = was.geofence, was.position
+                guard.position_ts = was.position_ts
+        for device_id, had in devices.items():
+            if device_id in fleet.devices:
+                device = self.device(device_id)
+                device.health, device.anomaly, device.skew_s = had.health, had.anomaly, had.skew_s
+        for sensor_id, held in sensors.items():
+            if sensor_id in fleet.sensors:
+                sensor = self.sensor(sensor_id)
+                sensor.state, sensor.anomaly = held.state, held.anomaly

@@ -46,7 +46,8 @@ def geofence_transitions(world: Entities, fix: GuardLocation) -> list[Alert]:
     facts = geofence.locate(
         guard.zones, fix.lat, fix.lon, fix.accuracy, world.settings.geofence_margin_m
     )
-    guard.geofence, alerts = geofence.update(guard.geofence, fix, facts, guard.spec)
+    names = {zone.id: zone.name for zone in guard.zones}  # alerts say "Main gate", not z-3
+    guard.geofence, alerts = geofence.update(guard.geofence, fix, facts, guard.spec, names)
     return alerts
 
 

@@ -14,7 +14,15 @@ from actors.rules.pipeline import PIPELINE, timers
 from core.alerts import Alert
 from core.decode import Decoder
 from core.fleet import FleetIndex, load_fleet
-from core.records import GuardLocation, Record
+from core.records import (
+    MESSAGE_RECORDS,
+    DeviceEvent,
+    DeviceStatus,
+    DeviceTelemetry,
+    GuardLocation,
+    Record,
+    SensorReading,
+)
 from core.settings import Settings
 
 FLEET = FleetIndex(load_fleet(Path("fleet/sample.yaml")))
@@ -65,3 +73,46 @@ def test_a_fix_stamped_in_the_future_does_not_hide_the_next_exit() -> None:
     apply(world, fix(12.9716, ts=NOW + 299 * S, received_at=NOW + 1 * S, seq=2))
     alerts = apply(world, fix(12.9900, ts=NOW + 2 * S, received_at=NOW + 2 * S, seq=3))
     assert [a.kind for a in alerts] == ["geofence_exit"]
+
+
+def test_geofence_alerts_are_named_by_the_zone_name_not_its_id() -> None:
+    world = Entities(FLEET, SETTINGS)
+    apply(world, fix(12.9716, ts=NOW, received_at=NOW, seq=1))  # inside the campus
+    (exit_,) = apply(world, fix(12.9900, ts=NOW + 1 * S, received_at=NOW + 1 * S, seq=2))
+    (enter,) = apply(world, fix(12.9716, ts=NOW + 2 * S, received_at=NOW + 2 * S, seq=3))
+    assert (exit_.kind, exit_.detail) == ("geofence_exit", "Campus perimeter")
+    assert (enter.kind, enter.detail) == ("geofence_enter", "Campus perimeter")
+    assert exit_.site_id == "site-mg-road" and exit_.entity_id == "guard-123"
+
+
+def test_every_record_type_has_its_steps_and_each_step_runs_on_literal_records() -> None:
+    assert set(PIPELINE) == set(MESSAGE_RECORDS)
+    world = Entities(FLEET, SETTINGS)
+    records: list[Record] = [
+        fix(12.9716, ts=NOW, received_at=NOW, seq=1),
+        DeviceTelemetry(
+            device_id="dev-124", client_id=1, battery=5.0, signal=-70.0,
+            ts=NOW, received_at=NOW, msg_key="dev-124#1",
+        ),
+        DeviceEvent(
+            device_id="dev-123", client_id=1, type="panic", ts=NOW, received_at=NOW,
+            msg_key="dev-123@1",
+        ),
+        DeviceStatus(device_id="button-mg-1", client_id=1, online=False, ts=NOW,
+                     received_at=NOW, msg_key="button-mg-1@1"),
+        SensorReading(
+            sensor_id="smoke-mg-1", client_id=1, site_id="site-mg-road", kind="smoke",
+            value=1.0, ts=NOW, received_at=NOW, msg_key="smoke-mg-1#1",
+        ),
+    ]  # fmt: skip
+    kinds = {type(r).__name__: sorted(a.kind for a in apply(world, r)) for r in records}
+    assert kinds == {
+        "GuardLocation": [],
+        "DeviceTelemetry": ["low_battery"],
+        "DeviceEvent": ["panic"],
+        "DeviceStatus": ["device_offline"],  # the button's last will
+        "SensorReading": ["smoke"],
+    }
+    (panic,) = apply(world, records[2])  # the guard's last position places the panic
+    assert (panic.entity_id, panic.site_id) == ("guard-123", "site-mg-road")
+    assert (panic.lat, panic.lon) == (12.9716, 77.5946)
