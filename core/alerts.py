@@ -59,10 +59,16 @@ SEVERITY: dict[AlertKind, Severity] = {
 DEVICE_ALARMS = frozenset({AlertKind.PANIC, AlertKind.SOS, AlertKind.MAN_DOWN})
 
 
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
 class Alert(msgspec.Struct, frozen=True, kw_only=True):
     alert_id: str
-    kind: str
-    severity: str
+    kind: AlertKind
+    severity: Severity
     entity_id: str
     client_id: int
     site_id: str | None
@@ -70,8 +76,11 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     lat: float | None = None
     lon: float | None = None
     dedup_key: str
-    status: str = "open"
+    status: AlertStatus = AlertStatus.OPEN
     detail: str = ""
+    #: The device the alert comes from (its own alarm, its health), else "": a carried
+    #: device's alarm is raised on its guard, so `entity_id` does not say which device.
+    device_id: str = ""
 
 
 def make_alert(
@@ -85,6 +94,7 @@ def make_alert(
     lon: float | None = None,
     scope: str = "",
     detail: str = "",
+    device_id: str = "",
 ) -> Alert:
     """Build an alert whose id depends only on what triggered it.
 
@@ -95,8 +105,8 @@ def make_alert(
     digest = hashlib.blake2b(f"{dedup_key}|{ts}".encode(), digest_size=10).hexdigest()
     return Alert(
         alert_id=digest,
-        kind=str(kind),
-        severity=str(SEVERITY[kind]),
+        kind=kind,
+        severity=SEVERITY[kind],
         entity_id=entity_id,
         client_id=client_id,
         site_id=site_id,
@@ -105,29 +115,19 @@ def make_alert(
         lon=lon,
         dedup_key=dedup_key,
         detail=detail,
+        device_id=device_id,
     )
 
 
 def alarm_device(alert: Alert) -> str | None:
-    """The device whose own alarm raised `alert` (see actors/rules/alarms.py), or None.
-
-    A carried device's alarm is raised on its guard with the device as the dedup
-    key's scope (`panic:guard-1:dev-1`); an uncarried one on the device itself.
-    """
-    if alert.kind not in DEVICE_ALARMS:
+    """The device whose own alarm raised `alert` (see actors/rules/alarms.py), or None."""
+    if alert.kind not in DEVICE_ALARMS or not alert.device_id:
         return None
-    parts = alert.dedup_key.split(":")
-    return parts[2] if len(parts) > 2 else alert.entity_id
+    return alert.device_id
 
 
 class LifecycleError(VigilError):
     """A lifecycle step that is not allowed (unknown alert, wrong state); says which."""
-
-
-class AlertStatus(StrEnum):
-    OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
 
 
 class EventType(StrEnum):
@@ -149,7 +149,7 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
     alert_id: str
     event_id: str
     client_id: int
-    type: str
+    type: EventType
     ts: int  # microseconds since the epoch, vigil's clock when it happened
     who: str = ""  # operator, "vigil" or the device
     note: str = ""
@@ -169,7 +169,7 @@ def make_event(
         alert_id=alert_id,
         event_id=event_id,
         client_id=client_id,
-        type=str(type),
+        type=type,
         ts=ts,
         **fields,  # type: ignore[arg-type]
     )
@@ -191,7 +191,7 @@ class NotificationAttempt(msgspec.Struct, frozen=True, kw_only=True):
     channel: str
     recipient: str  # the person notified, or the channel for alert-wide channels (webhooks)
     attempt: int  # 1, 2, ...
-    outcome: str
+    outcome: Outcome
     error: str
     latency_ms: float  # how long this attempt took
     delay_ms: float  # from the alert reaching the router to the end of this attempt

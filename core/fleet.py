@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import yaml
 
+from core.alerts import Severity
 from core.errors import ConfigError
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ALL_DAYS: list[Day] = list(DAYS)
 Armed = Literal["always", "after_hours", "never"]
-SeverityName = Literal["critical", "high", "medium", "low", "info"]
 #: Fields of a person a channel URL may name, e.g. `mailto://...?to={email}`.
 PERSON_FIELDS = ("id", "name", "email", "phone", "push")
 #: In an escalation tier, the people on shift at the alert's site.
@@ -67,7 +67,9 @@ class Channel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     id: str
     url: str
-    severities: list[SeverityName] = msgspec.field(default_factory=lambda: ["critical", "high"])
+    severities: list[Severity] = msgspec.field(
+        default_factory=lambda: [Severity.CRITICAL, Severity.HIGH]
+    )
 
     @property
     def placeholders(self) -> set[str]:

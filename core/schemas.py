@@ -77,6 +77,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("dedup_key", _S),
             ("status", _S),
             ("detail", _S),
+            ("device_id", _S),  # added later: older files lack it (it reads as null)
         ]
     ),
     "dead_letters": pa.schema(
@@ -153,6 +154,19 @@ SORT_COLUMNS = {name: [schema.names[0], TIME_COLUMN[name]] for name, schema in S
     "device_alerts": ["site_id", "ts"],
     "dead_letters": ["received_at"],
 }
+
+
+def conform(table: str, batch: pa.RecordBatch) -> pa.RecordBatch:
+    """`batch` in the table's schema as it is now: a column added since the batch was
+    written (a log segment of an older vigil) is null."""
+    schema = SCHEMAS[table]
+    if batch.schema.equals(schema):
+        return batch
+    columns = [
+        batch.column(f.name) if f.name in batch.schema.names else pa.nulls(batch.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def to_batch(table: str, records: Sequence[Any]) -> pa.RecordBatch:

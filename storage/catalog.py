@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.retry import retry
-from core.schemas import SCHEMAS, TIME_COLUMN
+from core.schemas import SCHEMAS, TIME_COLUMN, conform
 from storage.lake import Lake, dedup
 from storage.log import read_frames, segment_number, segment_paths
 
@@ -48,7 +48,7 @@ def read_tail(data_dir: Path) -> tuple[dict[str, pa.Table], set[tuple[str, int]]
                 continue
             seen.add((log_dir.name, segment_number(path)))
             for table, batch in frames:
-                batches.setdefault(table, []).append(batch)
+                batches.setdefault(table, []).append(conform(table, batch))
     tail = {
         table: dedup(table, pa.Table.from_batches(parts, schema=SCHEMAS[table]))
         for table, parts in batches.items()
@@ -85,9 +85,10 @@ class Catalog:
                 dates = pc.cast(data[TIME_COLUMN[table]], pa.date32())
                 self.con.register(f"_tail_{table}", data.append_column("date", dates))
                 parts.append(f"SELECT * FROM _tail_{table}")
-            if not parts:
-                columns = ", ".join(f"NULL::{_DUCK_TYPES[str(f.type)]} AS {f.name}" for f in schema)
-                parts.append(f"SELECT {columns}, NULL::DATE AS date WHERE false")
+            # No rows, but every column of the schema: a view over no files, or over files
+            # written before a column was added, still has it (null).
+            columns = ", ".join(f"NULL::{_DUCK_TYPES[str(f.type)]} AS {f.name}" for f in schema)
+            parts.append(f"SELECT {columns}, NULL::DATE AS date WHERE false")
             self.con.execute(
                 f"CREATE OR REPLACE VIEW {table} AS " + " UNION ALL BY NAME ".join(parts)
             )

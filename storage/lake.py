@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from core.schemas import KEY_COLUMN, SCHEMAS, SORT_COLUMNS, TIME_COLUMN
+from core.schemas import KEY_COLUMN, SCHEMAS, SORT_COLUMNS, TIME_COLUMN, conform
 
 DAY_US = 86_400_000_000
 EPOCH = Date(1970, 1, 1)
@@ -102,7 +102,7 @@ class Lake:
         """A log segment's batches as one de-duplicated file per table and date."""
         by_table: dict[str, list[pa.RecordBatch]] = defaultdict(list)
         for table, batch in frames:
-            by_table[table].append(batch)
+            by_table[table].append(conform(table, batch))
         rows = 0
         for table, batches in by_table.items():
             data = dedup(table, pa.Table.from_batches(batches, schema=SCHEMAS[table]))

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from actors.notify.outbox import TERMINAL, OutboxRow, Pending
 from core.alerts import Alert, AlertEvent, EventType
 from core.schemas import SCHEMAS
@@ -64,12 +66,13 @@ def load(settings: Settings, since_us: int) -> tuple[dict[str, Alert], list[Aler
     for row in alert_rows:
         fields = dict(zip(_ALERT_COLUMNS, row, strict=True))
         fields["ts"] = micros(fields["ts"])
-        alerts[fields["alert_id"]] = Alert(**fields)
+        fields["device_id"] = fields["device_id"] or ""  # null in files older than the column
+        alerts[fields["alert_id"]] = msgspec.convert(fields, Alert)  # kinds back to enums
     events = []
     for row in event_rows:
         fields = dict(zip(_EVENT_COLUMNS, row, strict=True))
         fields["ts"] = micros(fields["ts"])
-        events.append(AlertEvent(**fields))
+        events.append(msgspec.convert(fields, AlertEvent))
     return alerts, events
 
 

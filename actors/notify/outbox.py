@@ -159,7 +159,7 @@ def receipt(
         channel=channel,
         recipient=delivery.recipient,
         attempt=delivery.attempt,
-        outcome=str(outcome),
+        outcome=outcome,
         error=error[:500],
         latency_ms=round(latency_ms, 3),
         delay_ms=round((now_us - delivery.raised_at) / 1000, 3),

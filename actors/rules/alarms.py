@@ -43,5 +43,6 @@ def evaluate(
             lon=lon,
             scope=event.device_id if owner_id != event.device_id else "",
             detail=detail,
+            device_id=event.device_id,
         )
     ]

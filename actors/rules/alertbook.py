@@ -174,7 +174,11 @@ class AlertBook:
             "key": incident.key,
             "opened_at": incident.opened_at,
             "last_at": incident.last_at,
-            "status": "resolved" if all(s == AlertStatus.RESOLVED for s in statuses) else "open",
+            "status": (
+                AlertStatus.RESOLVED
+                if all(s == AlertStatus.RESOLVED for s in statuses)
+                else AlertStatus.OPEN
+            ),
             "alerts": [m.as_dict() | {"timeline": None} for m in members],
             "timeline": timeline,
         }

@@ -41,6 +41,7 @@ def _alert(kind: AlertKind, who: Who, ts: int, detail: str) -> Alert:
         site_id=who.site_id,
         ts=ts,
         detail=detail,
+        device_id=who.device_id,
     )
 
 

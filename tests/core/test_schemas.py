@@ -14,9 +14,9 @@ import pyarrow as pa
 import pytest
 
 from actors.notify.outbox import OutboxRow
-from core.alerts import Alert, AlertEvent, NotificationAttempt
+from core.alerts import Alert, AlertEvent, AlertKind, NotificationAttempt, Severity
 from core.records import MESSAGE_RECORDS, DeadLetter
-from core.schemas import KEY_COLUMN, SCHEMAS, SORT_COLUMNS, TIME_COLUMN, TS, to_batch
+from core.schemas import KEY_COLUMN, SCHEMAS, SORT_COLUMNS, TIME_COLUMN, TS, conform, to_batch
 
 #: The record type each table holds. `anomaly_labels` has none: the simulator writes it
 #: as numpy columns (simulator/lake.py).
@@ -98,3 +98,18 @@ def _choices(info: Any) -> list[Any]:
     if isinstance(info, msgspec.inspect.EnumType):
         return [m.value for m in info.cls]
     return list(info.values)
+
+
+def test_a_batch_written_before_a_column_existed_conforms_with_it_null() -> None:
+    """A log segment of an older vigil: its alerts lack `device_id`; rolled or read, the
+    column is there, null."""
+    alert = Alert(
+        alert_id="a1", kind=AlertKind.PANIC, severity=Severity.CRITICAL, entity_id="guard-1",
+        client_id=1, site_id=None, ts=1_796_176_800_000_000, dedup_key="panic:guard-1",
+    )  # fmt: skip
+    old = to_batch("device_alerts", [alert]).drop_columns(["device_id"])
+    batch = conform("device_alerts", old)
+    assert batch.schema == SCHEMAS["device_alerts"]
+    assert batch.to_pylist()[0]["device_id"] is None and batch.to_pylist()[0]["kind"] == "panic"
+    fresh = to_batch("device_alerts", [alert])
+    assert conform("device_alerts", fresh) is fresh
