@@ -9,10 +9,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cli import launcher
-from core.errors import VigilError
-from core.settings import SAMPLE_FLEET, Settings
+from cli.config import configure, show
+from core.errors import ConfigError, VigilError
+from core.settings import Loaded, Settings
 
 app = typer.Typer(
     help="vigil: real-time operations backbone for security companies.", no_args_is_help=True
@@ -20,81 +22,162 @@ app = typer.Typer(
 console = Console()
 
 
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="Settings file (TOML); VIGIL_* variables override it, flags both."
+    ),
+]
+FleetOption = Annotated[
+    Path | None, typer.Option(help="Fleet file (YAML).", show_default="fleet/sample.yaml")
+]
+DataDirOption = Annotated[
+    Path | None, typer.Option("--data", help="Lake root and runtime files.", show_default="data")
+]
+BrokerOption = Annotated[
+    str | None, typer.Option(help="External broker, mqtt://host:port.", show_default="a local one")
+]
+MqttPortOption = Annotated[
+    int | None, typer.Option(help="Port of the local Mosquitto.", show_default="1883")
+]
+HttpPortOption = Annotated[
+    int | None, typer.Option(help="Port of the dashboard and API.", show_default="8000")
+]
+LakeOption = Annotated[
+    str | None,
+    typer.Option(help="Lake root as a pyarrow.fs URI (s3://...).", show_default="--data"),
+]
+TlsCertOption = Annotated[str | None, typer.Option(help="TLS certificate (PEM): https and wss.")]
+TlsKeyOption = Annotated[str | None, typer.Option(help="TLS private key (PEM) of --tls-cert.")]
+WsPortOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Port of the live feed's WebSocket gateway (0: Serve's /ws only).",
+        show_default="the HTTP port + 1",
+    ),
+]
+
+
 @app.command()
 def up(
-    fleet: Annotated[Path, typer.Option(help="Fleet file (YAML).")] = SAMPLE_FLEET,
-    data: Annotated[Path, typer.Option(help="Lake root and runtime files.")] = Path("data"),
-    broker: Annotated[str | None, typer.Option(help="External broker, mqtt://host:port.")] = None,
-    mqtt_port: Annotated[int, typer.Option(help="Port of the local Mosquitto.")] = 1883,
-    http_port: Annotated[int, typer.Option(help="Port of the dashboard and API.")] = 8000,
+    config: ConfigOption = None,
+    fleet: FleetOption = None,
+    data: DataDirOption = None,
+    broker: BrokerOption = None,
+    mqtt_port: MqttPortOption = None,
+    http_port: HttpPortOption = None,
     ray_dashboard_port: Annotated[int, typer.Option(help="Port of the Ray dashboard.")] = 8265,
     simulate: Annotated[int, typer.Option(help="Simulated guards (0: none).")] = 0,
     ray_address: Annotated[
         str, typer.Option(help="Ray to run on: `local` starts one, `auto` joins this node's.")
     ] = "local",
-    lake: Annotated[
-        str, typer.Option(help="Lake root as a pyarrow.fs URI (s3://...); default: --data.")
-    ] = "",
+    lake: LakeOption = None,
     detach: Annotated[
         bool, typer.Option(help="Return once running; stop with `vigil down`.")
     ] = False,
-    tls_cert: Annotated[str, typer.Option(help="TLS certificate (PEM): https and wss.")] = "",
-    tls_key: Annotated[str, typer.Option(help="TLS private key (PEM) of --tls-cert.")] = "",
-    ws_port: Annotated[
-        int,
-        typer.Option(
-            help="Port of the live feed's WebSocket gateway (default: the HTTP port + 1; "
-            "0: Serve's /ws only)."
-        ),
-    ] = -1,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+    ws_port: WsPortOption = None,
 ) -> None:
-    """Start vigil on this machine: broker, Ray, actors, the Serve app, a simulated fleet."""
+    """Start vigil on this machine: broker, Ray, actors, the Serve app, a simulated fleet.
+
+    Flags override VIGIL_* variables, which override --config; `vigil config show` lists all."""
     if simulate < 0:
         raise typer.BadParameter("must be 0 or more", param_hint="--simulate")
-    if ws_port < 0:
-        ws_port = http_port + 1
-    data = data.resolve()
+    flags = _flags(fleet, data, broker, http_port, lake, tls_cert, tls_key, ws_port)
+    loaded, local_mqtt_port = _configure(config, flags, mqtt_port)
+    settings = loaded.settings
+    data_dir, port = settings.data_dir, settings.http_port
     if detach:
         argv = [a for a in sys.argv[1:] if a != "--detach"]
+        if settings.tls_certfile and "--tls-cert" not in argv:
+            # spawn_detached asks for https only when it sees the flag; the child reads the
+            # same file and variables, so naming the same files again changes nothing
+            argv += ["--tls-cert", settings.tls_certfile, "--tls-key", settings.tls_keyfile]
         try:
-            pid = launcher.spawn_detached(argv, data, http_port, console)
+            pid = launcher.spawn_detached(argv, data_dir, port, console)
         except VigilError as exc:
             console.print(f"[red]✗[/] {exc}")
             raise typer.Exit(1) from None
-        _where(http_port, data, f"running in the background (pid {pid}); stop with `vigil down`")
+        _where(port, data_dir, f"running in the background (pid {pid}); stop with `vigil down`")
         return
-    settings = Settings(
-        broker_url=broker or f"mqtt://127.0.0.1:{mqtt_port}",
-        data_dir=data,
-        fleet_path=fleet,
-        http_port=http_port,
-        lake_uri=lake,
-        tls_certfile=tls_cert,
-        tls_keyfile=tls_key,
-        ws_port=ws_port,
-    )
     try:
         stack = launcher.start_stack(
-            settings,
-            simulate,
-            None if broker else mqtt_port,
-            ray_dashboard_port,
-            console,
-            ray_address,
+            settings, simulate, local_mqtt_port, ray_dashboard_port, console, ray_address
         )
     except VigilError as exc:
         console.print(f"[red]✗[/] {exc}")
         raise typer.Exit(1) from None
     try:
         _where(
-            http_port, data, "press Ctrl-C to stop", stack.dashboard_url, stack.settings.broker_url
+            port, data_dir, "press Ctrl-C to stop", stack.dashboard_url, stack.settings.broker_url
         )
         launcher.wait_for_signal()
         console.print("stopping…")
     finally:
         stack.close()
         if not os.environ.get("VIGIL_DETACHED"):
-            (data / launcher.PID_FILE).unlink(missing_ok=True)
+            (data_dir / launcher.PID_FILE).unlink(missing_ok=True)
+
+
+config_app = typer.Typer(
+    help="Settings: the --config file, VIGIL_* variables, flags.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(
+    config: ConfigOption = None,
+    fleet: FleetOption = None,
+    data: DataDirOption = None,
+    broker: BrokerOption = None,
+    mqtt_port: MqttPortOption = None,
+    http_port: HttpPortOption = None,
+    lake: LakeOption = None,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+    ws_port: WsPortOption = None,
+) -> None:
+    """Print every setting `vigil up` would run with (given the same flags), its value and
+    where it came from: default, the file, a VIGIL_* variable or a flag."""
+    flags = _flags(fleet, data, broker, http_port, lake, tls_cert, tls_key, ws_port)
+    loaded, _ = _configure(config, flags, mqtt_port)
+    show(loaded, console)
+
+
+def _flags(
+    fleet: Path | None,
+    data: Path | None,
+    broker: str | None,
+    http_port: int | None,
+    lake: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    ws_port: int | None,
+) -> dict[str, Any]:
+    """The setting flags by setting (cli.config.FLAGS), None where not given."""
+    return {
+        "fleet_path": fleet,
+        "data_dir": data,
+        "broker_url": broker,
+        "http_port": http_port,
+        "lake_uri": lake,
+        "tls_certfile": tls_cert,
+        "tls_keyfile": tls_key,
+        "ws_port": ws_port,
+    }
+
+
+def _configure(
+    config: Path | None, flags: dict[str, Any], mqtt_port: int | None
+) -> tuple[Loaded, int | None]:
+    """cli.config.configure, or exit 2 naming the setting before anything starts."""
+    try:
+        return configure(config, os.environ, flags, mqtt_port)
+    except ConfigError as exc:
+        console.print(f"[red]✗[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -284,6 +367,9 @@ def _report_run(run: dict[str, Any]) -> None:
 
 
 def _where(http_port: int, data: Path, note: str, ray_url: str = "", broker: str = "") -> None:
+    if ray_url and os.environ.get("RAY_AUTH_MODE", "token").lower() == "token":
+        # Ray 2.59+ local clusters ask for the token (~/.ray/auth_token) on the dashboard too
+        ray_url += f"  (token: {_ray_command()} get-auth-token)"
     rows = {
         "dashboard": f"http://127.0.0.1:{http_port}/",
         "Ray dashboard": ray_url,
@@ -294,6 +380,12 @@ def _where(http_port: int, data: Path, note: str, ray_url: str = "", broker: str
         if value:  # soft_wrap: a long path stays whole, never cut with an ellipsis
             console.print(f"  [bold]{label:<14}[/] {value}", soft_wrap=True)
     console.print(note)
+
+
+def _ray_command() -> str:
+    """The `ray` beside this Python (the virtualenv's), relative to here when inside it."""
+    ray = Path(sys.executable).with_name("ray")
+    return str(ray.relative_to(Path.cwd())) if ray.is_relative_to(Path.cwd()) else str(ray)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,21 @@
 """Every tunable of vigil, declared once with its default and a one-line doc.
 
-Code receives a `Settings` value; nothing reads the environment on its own.
+Code receives a `Settings` value; nothing reads the environment on its own. `vigil up`
+builds it with `load`: defaults, then a TOML file, then `VIGIL_*` variables, then flags,
+each checked against the field's type, keeping where every value came from.
 """
 
 from __future__ import annotations
 
+import difflib
+import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 from urllib.parse import urlparse
+
+import msgspec
 
 from core.errors import ConfigError
 
@@ -158,3 +165,144 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         return replace(self, **changes)
+
+
+# -- loading: defaults < file < environment < flags --
+
+#: The source of a value no file, variable or flag set.
+DEFAULT = "default"
+ENV_PREFIX = "VIGIL_"
+#: vigil's environment variables that are not settings; any other `VIGIL_*` fails the start.
+OTHER_ENV = frozenset(
+    {
+        "VIGIL_TOKEN",  # `vigil train`'s bearer token
+        "VIGIL_DETACHED",  # set by `vigil up --detach` in the process it starts
+        "VIGIL_DATA",  # the notebooks' lake,
+        "VIGIL_PLOTS",  # ...where they save their figures,
+        "VIGIL_GUARD",  # ...and the guard they plot
+        "VIGIL_BROKER",  # cluster.yaml's, passed to `vigil up` as --broker
+        "VIGIL_LAKE",  # ...and --lake
+    }
+)
+#: One layer of values: setting -> (value, where it came from).
+Layer = dict[str, tuple[Any, str]]
+
+_TYPES: dict[str, Any] = get_type_hints(Settings)
+_EXPECTED: dict[Any, str] = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    Path: "a path (a string)",
+    dict[str, int]: "a table of integers",
+    dict[str, float]: "a table of numbers",
+}
+#: The dict-valued fields' types, with the type of their values.
+_TABLES: dict[Any, type] = {dict[str, int]: int, dict[str, float]: float}
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """The effective settings and, for each, where its value came from."""
+
+    settings: Settings
+    #: setting -> "default", the file, the `VIGIL_*` variable or the flag that set it; a
+    #: table's keys merge over the layers below, so its source lists them ("default + f.toml").
+    sources: dict[str, str]
+
+
+def load(*layers: Layer) -> Loaded:
+    """The defaults overlaid with `layers`, lowest first (file, environment, flags)."""
+    values = asdict(Settings())
+    sources = dict.fromkeys(values, DEFAULT)
+    for layer in layers:
+        for name, (value, source) in layer.items():
+            if isinstance(value, dict):  # merged: {sensor = 600} keeps the other classes
+                values[name] = {**values[name], **value}
+                sources[name] = f"{sources[name]} + {source}"
+            else:
+                values[name] = value
+                sources[name] = source
+    settings = Settings(**values)
+    try:
+        settings.broker  # noqa: B018 -- checks the URL's shape
+    except ConfigError as exc:
+        raise ConfigError(f"{sources['broker_url']}: {exc}") from None
+    return Loaded(settings, sources)
+
+
+def from_file(path: Path) -> Layer:
+    """The settings of a TOML file: top-level keys named as the fields, tables for dicts."""
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    layer: Layer = {}
+    for key, value in table.items():
+        if key not in _TYPES:
+            raise ConfigError(f"{path}: unknown setting {key!r}{_did_you_mean(key, _TYPES)}")
+        layer[key] = (_convert(key, value, f"{path}: {key}", strict=True), str(path))
+    return layer
+
+
+def from_env(env: Mapping[str, str]) -> Layer:
+    """The settings of `VIGIL_<NAME>` variables (VIGIL_HTTP_PORT=8080); tables as JSON
+    objects (VIGIL_OFFLINE_AFTER_S='{"sensor": 600}')."""
+    names = {ENV_PREFIX + name.upper(): name for name in _TYPES}
+    layer: Layer = {}
+    for var, text in env.items():
+        if not var.startswith(ENV_PREFIX) or var in OTHER_ENV:
+            continue
+        if var not in names:
+            raise ConfigError(f"{var}: no such setting{_did_you_mean(var, names)}")
+        name = names[var]
+        value: Any = text
+        if _TYPES[name] in _TABLES:
+            try:
+                value = msgspec.json.decode(text)
+            except msgspec.DecodeError:
+                example = msgspec.json.encode(getattr(Settings(), name)).decode()
+                raise ConfigError(
+                    f"{var}: expected a JSON object such as '{example}', got {text!r}"
+                ) from None
+        layer[name] = (_convert(name, value, var, strict=False), var)
+    return layer
+
+
+def from_flags(given: Mapping[str, Any], flags: Mapping[str, str]) -> Layer:
+    """The settings given on the command line: `given` by setting (None: not given), with
+    `flags` naming the flag of each (http_port -> --http-port)."""
+    return {
+        name: (_convert(name, value, flags[name], strict=True), flags[name])
+        for name, value in given.items()
+        if value is not None
+    }
+
+
+def _convert(name: str, value: Any, where: str, strict: bool) -> Any:
+    """`value` as the field's type; `strict=False` also reads numbers from strings."""
+    expected = _TYPES[name]
+    if expected in _TABLES and isinstance(value, dict):  # each entry checked, and named
+        item = _TABLES[expected]
+        return {str(k): _as(item, v, f"{where}.{k}", strict) for k, v in value.items()}
+    return _as(expected, value, where, strict)
+
+
+def _as(expected: Any, value: Any, where: str, strict: bool) -> Any:
+    try:
+        return msgspec.convert(value, expected, strict=strict, dec_hook=_path)
+    except msgspec.ValidationError:
+        got = f"{value!r} ({type(value).__name__})"
+        raise ConfigError(f"{where}: expected {_EXPECTED[expected]}, got {got}") from None
+
+
+def _path(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise TypeError(f"expected a string, got {value!r}")  # msgspec: a ValidationError
+
+
+def _did_you_mean(key: str, known: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
