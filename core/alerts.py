@@ -129,6 +129,9 @@ def alarm_device(alert: Alert) -> str | None:
 class LifecycleError(VigilError):
     """A lifecycle step that is not allowed (unknown alert, wrong state); says which."""
 
+    http_status = 409
+    field = "status"
+
 
 class EventType(StrEnum):
     """What can happen to an alert; each is one `alert_events` row and one Hub message."""

@@ -1,42 +1,75 @@
 """The API's machinery: every endpoint declared once, with the role it needs.
 
-An `Endpoint` names its method, path, role and handler; `routes` wraps each handler
-so that it runs only for a valid token of a sufficient role, and so that every error
-becomes a JSON answer naming the field: 400 (malformed), 401 (no or bad token), 403
-(role or tenant), 404 (unknown, or another tenant's), 409 (conflict), 422 (refused).
-The same list produces the OpenAPI document (serve/openapi.py), and the tests walk
-it to check that no endpoint is left open.
+An `Endpoint` names its method, path, role and handler, and the msgspec struct of its
+request body; `routes` wraps each handler so that it runs only for a valid token of a
+sufficient role, and so that every error becomes a JSON answer naming the field. The
+status is the error's own (`core.errors.VigilError.http_status`): 400 (malformed), 401
+(no or bad token), 403 (role or tenant), 404 (unknown, or another tenant's), 409
+(conflict), 422 (refused). The same list produces the OpenAPI document (serve/openapi.py),
+request schemas from the body structs, and the tests walk it to check that no endpoint
+is left open.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from ray.exceptions import RayTaskError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from actors.rules.fleet_edits import FleetEditError
-from core.alerts import LifecycleError
-from serve.tokens import AuthError, Forbidden, Principal, Role, verify
+from core.errors import VigilError
+from serve.tokens import AuthError, Principal, Role, verify
 
 log = logging.getLogger("vigil.api")
 
+Body = TypeVar("Body", bound=msgspec.Struct)
 
-class ApiError(Exception):
-    """An answer other than 200: `status`, and the `field` that was wrong."""
+
+class ApiError(VigilError):
+    """An answer other than 200 decided by a handler: its status, and the `field` that was
+    wrong (a path or query parameter, a body field)."""
 
     def __init__(self, status: int, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
-        self.status = status
+        self.http_status = status
         self.field = field
         self.message = message
+
+    def __reduce__(self) -> Any:  # pickled across Ray calls with all three
+        return (type(self), (self.http_status, self.field, self.message))
+
+
+class ErrorBody(msgspec.Struct):
+    """What every answer other than 2xx holds."""
+
+    error: str  # what was wrong, naming the field
+    field: str  # the key, parameter or body field; "" when the message says it all
+
+
+#: Where msgspec's ValidationError says the problem is (`... - at `$.features[0].id``),
+#: and which field it names itself (`Object missing required field `operator``).
+_AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_NAMED = re.compile(r"(?:missing required|contains unknown) field `(?P<name>[^`]+)`")
+
+
+def field_of(error: msgspec.ValidationError) -> str:
+    """The body field a msgspec ValidationError is about, as `features[0].geometry`;
+    `body` for the body as a whole (not an object, say)."""
+    message = str(error)
+    at, named = _AT.search(message), _NAMED.search(message)
+    path = at["path"] if at else ""
+    if named:
+        path = f"{path}.{named['name']}" if path else named["name"]
+    return path or "body"
 
 
 @dataclass(frozen=True)
@@ -98,10 +131,24 @@ class Call:
         return None if raw is None else self.integer("client_id")
 
     async def json(self) -> Any:
+        """The body as plain JSON (for a handler that hands it on to be checked there)."""
         body = await self.request.body()
         try:
             return json.loads(body)
         except ValueError as exc:
+            raise ApiError(400, "body", f"not JSON: {exc}") from None
+
+    async def body(self, kind: type[Body], empty: Body | None = None) -> Body:
+        """The body decoded as the struct `kind` (its endpoint's `body`); `empty` stands
+        for no body at all, when the endpoint allows one. 400 names the field."""
+        raw = await self.request.body()
+        if empty is not None and not raw.strip():
+            return empty
+        try:
+            return msgspec.json.decode(raw, type=kind)
+        except msgspec.ValidationError as exc:
+            raise ApiError(400, field_of(exc), str(exc)) from None
+        except msgspec.DecodeError as exc:
             raise ApiError(400, "body", f"not JSON: {exc}") from None
 
 
@@ -117,7 +164,10 @@ class Endpoint:
     summary: str
     tag: str
     query: tuple[Param, ...] = ()
-    body: dict[str, Any] | None = None  # JSON schema of the request body
+    #: The request body's struct: its JSON Schema is the OpenAPI request schema.
+    body: type[msgspec.Struct] | None = None
+    #: The body may hold any of the struct's fields (a PATCH), none of them required.
+    partial: bool = False
     status: int = 200
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -163,22 +213,18 @@ def _dispatch(
     return handle
 
 
-def error_response(exc: Exception) -> JSONResponse:
+def error_response(exc: Exception) -> Response:
+    """The answer to a failed call: a VigilError's own status and message (raised here
+    or in an actor), 500 naming only the type for anything else (a bug: logged)."""
     cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause is not None else exc
-    if isinstance(cause, ApiError):
-        status, field_name, message = cause.status, cause.field, cause.message
-    elif isinstance(cause, FleetEditError):
-        status, field_name, message = cause.status, cause.field, str(cause)
-    elif isinstance(cause, AuthError):
-        status, field_name, message = 401, "authorization", str(cause)
-    elif isinstance(cause, Forbidden):
-        status, field_name, message = 403, "role", str(cause)
-    elif isinstance(cause, LifecycleError):
-        status, field_name, message = 409, "status", str(cause)
+    if isinstance(cause, VigilError):
+        status, body = cause.http_status, ErrorBody(str(cause), cause.field)
+        if status >= 500:
+            log.error("%s: %s", type(cause).__name__, cause)
     else:
         log.exception("internal error", exc_info=cause)
-        status, field_name, message = 500, "", f"internal error: {type(cause).__name__}"
+        status, body = 500, ErrorBody(f"internal error: {type(cause).__name__}", "")
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(
-        {"error": message, "field": field_name}, status_code=status, headers=headers
+    return Response(
+        msgspec.json.encode(body), status, headers=headers, media_type="application/json"
     )

@@ -1,23 +1,29 @@
-"""The OpenAPI 3.1 document, made from the endpoint list itself (so it cannot drift)."""
+"""The OpenAPI 3.1 document, made from the endpoint list itself (so it cannot drift).
+
+Request schemas are the JSON Schemas of the body structs (`msgspec.json.schema_components`),
+the very types the handlers decode with, so the document and the check are one.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from serve.endpoints import Endpoint
+import msgspec
+
+from serve.endpoints import Endpoint, ErrorBody
 
 _TYPES = {"string": {"type": "string"}, "integer": {"type": "integer"}}
 _TIME = {"type": "string", "description": "ISO 8601, or epoch seconds"}
-_ERROR = {
-    "type": "object",
-    "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
-}
+REF = "#/components/schemas/{name}"
 
 
 def document(endpoints: list[Endpoint], version: str = "0.1.0") -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    components: dict[str, Any] = {}
+    structs = list(dict.fromkeys([ErrorBody, *(e.body for e in endpoints if e.body)]))
+    refs, components = msgspec.json.schema_components(structs, ref_template=REF)
+    ref_of = dict(zip(structs, refs, strict=True))
+    error = ref_of[ErrorBody]
     for e in endpoints:
         params = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -45,29 +51,28 @@ def document(endpoints: list[Endpoint], version: str = "0.1.0") -> dict[str, Any
                 **{
                     str(code): {
                         "description": text,
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
+                        "content": {"application/json": {"schema": error}},
                     }
                     for code, text in _ERRORS.items()
                 },
             },
         }
         if e.body is not None:
-            body = dict(e.body)
-            components |= body.pop("$defs", {})
+            schema = ref_of[e.body]
+            if e.partial:  # any of the struct's fields, none required
+                whole = components[e.body.__name__]
+                schema = {"type": "object", "properties": whole["properties"]}
             operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": body}},
+                "required": not e.partial and bool(components[e.body.__name__].get("required")),
+                "content": {"application/json": {"schema": schema}},
             }
         paths.setdefault(e.path, {})[e.method.lower()] = operation
-    schemas = {"Error": _ERROR, **components}
     return {
         "openapi": "3.1.0",
         "info": {"title": "vigil NOC API", "version": version},
         "paths": paths,
         "components": {
-            "schemas": schemas,
+            "schemas": components,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },

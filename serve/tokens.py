@@ -43,9 +43,15 @@ class Role(IntEnum):
 class AuthError(VigilError):
     """No token, or one that is not valid; the message says why (401)."""
 
+    http_status = 401
+    field = "authorization"
+
 
 class Forbidden(VigilError):
     """A valid token that may not do this (403)."""
+
+    http_status = 403
+    field = "role"
 
 
 @dataclass(frozen=True, slots=True)

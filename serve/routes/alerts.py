@@ -6,19 +6,26 @@ unknown (404), so its existence is not revealed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from serve.endpoints import ApiError, Call, Endpoint, Param
 from serve.services import Services
 from serve.tokens import Role
 
 FILTERS = ("status", "kind", "severity", "site_id", "entity_id")
-NOTE = {"type": "object", "properties": {"note": {"type": "string"}}}
-ASSIGN = {
-    "type": "object",
-    "required": ["operator"],
-    "properties": {"operator": {"type": "string"}, "note": {"type": "string"}},
-}
+
+
+class Step(msgspec.Struct, frozen=True):
+    """Acknowledging or resolving: the operator's note, if any (the body may be empty)."""
+
+    note: str = ""
+
+
+class Assignment(msgspec.Struct, frozen=True):
+    operator: Annotated[str, msgspec.Meta(min_length=1, description="the operator's id")]
+    note: str = ""
 
 
 def endpoints(s: Services) -> list[Endpoint]:
@@ -39,34 +46,21 @@ def endpoints(s: Services) -> list[Endpoint]:
     async def get(call: Call) -> Any:
         return await mine(call)
 
-    async def note_of(call: Call) -> str:
-        body = await call.json() if await call.request.body() else {}
-        if not isinstance(body, dict):
-            raise ApiError(400, "body", "expected a JSON object")
-        note = body.get("note", "")
-        if not isinstance(note, str):
-            raise ApiError(400, "note", f"expected a string, got {type(note).__name__}")
-        return note
-
     def step(name: str) -> Any:
         async def handler(call: Call) -> Any:
             found = await mine(call)
-            note = await note_of(call)
+            body = await call.body(Step, empty=Step())
             method = getattr(s.router, name)
-            return await method.remote(found["alert_id"], call.principal.user, note)
+            return await method.remote(found["alert_id"], call.principal.user, body.note)
 
         return handler
 
     async def assign(call: Call) -> Any:
         found = await mine(call)
-        body = await call.json()
-        operator = body.get("operator") if isinstance(body, dict) else None
-        if not isinstance(operator, str) or not operator:
-            raise ApiError(400, "operator", "expected the operator's id (a string)")
-        note = body.get("note", "")
-        if not isinstance(note, str):
-            raise ApiError(400, "note", f"expected a string, got {type(note).__name__}")
-        return await s.router.assign.remote(found["alert_id"], operator, call.principal.user, note)
+        body = await call.body(Assignment)
+        return await s.router.assign.remote(
+            found["alert_id"], body.operator, call.principal.user, body.note
+        )
 
     async def incidents(call: Call) -> Any:
         return await s.router.incidents.remote(call.tenant_filter(), call.integer("limit", 50))
@@ -83,12 +77,14 @@ def endpoints(s: Services) -> list[Endpoint]:
             step("acknowledge"),
             "Acknowledge",
             "alerts",
-            body=NOTE,
+            body=Step,
         ),
         Endpoint(
-            "POST", one + "/resolve", Role.OPERATOR, step("resolve"), "Resolve", "alerts", body=NOTE
+            "POST", one + "/resolve", Role.OPERATOR, step("resolve"), "Resolve", "alerts", body=Step
         ),
-        Endpoint("POST", one + "/assign", Role.OPERATOR, assign, "Assign", "alerts", body=ASSIGN),
+        Endpoint(
+            "POST", one + "/assign", Role.OPERATOR, assign, "Assign", "alerts", body=Assignment
+        ),
         Endpoint(
             "GET",
             "/api/incidents",

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from serve.endpoints import ApiError, Call, Endpoint, Param
 from serve.services import Services
 from serve.tokens import Role
 
-COMMAND = {
-    "type": "object",
-    "required": ["type"],
-    "properties": {"type": {"type": "string"}, "args": {"type": "object"}},
-}
+
+class Command(msgspec.Struct, frozen=True):
+    type: Annotated[str, msgspec.Meta(min_length=1, description="what the device is to do")]
+    args: dict[str, Any] = {}
 
 
 def endpoints(s: Services) -> list[Endpoint]:
@@ -25,15 +26,9 @@ def endpoints(s: Services) -> list[Endpoint]:
 
     async def send(call: Call) -> Any:
         device_id, owner = await device(call)
-        body = await call.json()
-        if not isinstance(body, dict):
-            raise ApiError(400, "body", "expected a JSON object")
-        cmd_type, args = body.get("type"), body.get("args", {})
-        if not isinstance(cmd_type, str) or not cmd_type:
-            raise ApiError(400, "type", "expected the command's type (a string)")
-        if not isinstance(args, dict):
-            raise ApiError(400, "args", f"expected an object, got {type(args).__name__}")
-        return await s.commands.send.remote(device_id, owner, cmd_type, args, call.principal.user)
+        body = await call.body(Command)
+        user = call.principal.user
+        return await s.commands.send.remote(device_id, owner, body.type, body.args, user)
 
     async def sent(call: Call) -> Any:
         device_id, _ = await device(call)
@@ -48,7 +43,7 @@ def endpoints(s: Services) -> list[Endpoint]:
             send,
             "Send a command",
             "commands",
-            body=COMMAND,
+            body=Command,
             status=202,
         ),
         Endpoint(

@@ -7,25 +7,30 @@ with, for every tenant, so it needs an admin of all tenants.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
 
 from serve.endpoints import ApiError, Call, Endpoint
 from serve.services import Services
 from serve.tokens import Forbidden, Role
 
-START = {
-    "type": "object",
-    "properties": {
-        "holdout": {"type": "number", "description": "share of the time range held out"},
-        "chunk_rows": {"type": "integer"},
-        "clusters": {"type": "integer"},
-        "quantile": {"type": "number"},
-        "start": {"type": "integer", "description": "µs since the epoch"},
-        "end": {"type": "integer", "description": "µs since the epoch"},
-    },
-}
-LIMITS = {"holdout": (0.01, 0.9), "chunk_rows": (100, 1_000_000), "clusters": (1, 16)}
-LIMITS |= {"quantile": (0.5, 0.9999)}
+_TIME = Meta(ge=0, le=2**62, description="µs since the epoch")
+
+
+class TrainingRun(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A run's parameters; one left out takes the trainer's default (training/job.py)."""
+
+    holdout: (
+        Annotated[float, Meta(ge=0.01, le=0.9, description="share of the time range held out")]
+        | UnsetType
+    ) = UNSET
+    chunk_rows: Annotated[int, Meta(ge=100, le=1_000_000)] | UnsetType = UNSET
+    clusters: Annotated[int, Meta(ge=1, le=16)] | UnsetType = UNSET
+    quantile: Annotated[float, Meta(ge=0.5, le=0.9999)] | UnsetType = UNSET
+    start: Annotated[int, _TIME] | UnsetType = UNSET
+    end: Annotated[int, _TIME] | UnsetType = UNSET
 
 
 def endpoints(s: Services) -> list[Endpoint]:
@@ -38,18 +43,9 @@ def endpoints(s: Services) -> list[Endpoint]:
         return dict(run)
 
     async def start(call: Call) -> Any:
-        body = await call.json() if await call.request.body() else {}
-        if not isinstance(body, dict):
-            raise ApiError(400, "body", "expected a JSON object")
-        for key, value in body.items():
-            if key not in START["properties"]:
-                raise ApiError(400, key, "unknown training parameter")
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise ApiError(400, key, f"expected a number, got {value!r}")
-            lo, hi = LIMITS.get(key, (0, 2**62))
-            if not lo <= value <= hi:
-                raise ApiError(400, key, f"must be between {lo} and {hi}, got {value}")
-        return await s.training.start.remote(call.principal.user, call.principal.tenant, body)
+        run = await call.body(TrainingRun, empty=TrainingRun())
+        params = msgspec.to_builtins(run)  # only the parameters given (UNSET is left out)
+        return await s.training.start.remote(call.principal.user, call.principal.tenant, params)
 
     async def list_(call: Call) -> Any:
         return await s.training.list_runs.remote(call.principal.tenant)
@@ -85,7 +81,7 @@ def endpoints(s: Services) -> list[Endpoint]:
             start,
             "Start a training run",
             "training",
-            body=START,
+            body=TrainingRun,
             status=202,
         ),
         Endpoint("GET", runs, Role.VIEWER, list_, "Training runs, newest first", "training"),
