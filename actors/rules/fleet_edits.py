@@ -45,7 +45,7 @@ class FleetEditError(VigilError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
-        self.status = status
+        self.status = self.http_status = status
 
     def __reduce__(self) -> Any:  # pickled across Ray calls with all three
         return (type(self), (self.field, self.message, self.status))
