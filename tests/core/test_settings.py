@@ -7,6 +7,7 @@ import tempfile
 from dataclasses import fields
 from pathlib import Path
 
+import hypothesis
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -201,6 +202,7 @@ def test_the_runbooks_example_loads(tmp_path: Path) -> None:
     assert settings.offline_after_s["sensor"] == 600.0
 
 
+@hypothesis.settings(deadline=None)  # a file per example, on a shared machine
 @given(name=st.sampled_from(INT_SETTINGS), value=st.integers(-(2**63), 2**63 - 1))
 def test_any_integer_written_to_the_file_or_a_variable_comes_back(name: str, value: int) -> None:
     with tempfile.TemporaryDirectory() as folder:  # one file per example, not per test
@@ -211,6 +213,7 @@ def test_any_integer_written_to_the_file_or_a_variable_comes_back(name: str, val
     assert getattr(load(from_env({variable: str(value)})).settings, name) == value
 
 
+@hypothesis.settings(deadline=None)
 @given(name=st.sampled_from(FLOAT_SETTINGS), value=st.floats(allow_nan=False))
 def test_any_number_written_to_the_file_comes_back(name: str, value: float) -> None:
     with tempfile.TemporaryDirectory() as folder:
