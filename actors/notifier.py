@@ -31,6 +31,7 @@ from actors.notify import outbox
 from actors.notify.channels import check_channels, routes, send
 from actors.notify.message import Dispatch
 from actors.notify.outbox import Delivery, backoff
+from actors.registry import current_fleet
 from core.alerts import NotificationAttempt, Outcome
 from core.fleet import Fleet, FleetIndex
 from core.loops import Threads
@@ -53,6 +54,7 @@ Unwritten = tuple[NotificationAttempt, Delivery | None, float]  # receipt, retry
 @ray.remote
 class Notifier:
     def __init__(self, settings: Settings, fleet: Fleet, writer: Any) -> None:
+        fleet = current_fleet(settings.namespace, fleet)  # edits since the start, on a restart
         check_channels(fleet)
         self.index = FleetIndex(fleet)
         self.writer = writer
@@ -80,12 +82,7 @@ class Notifier:
         self._receipts: queue.Queue[Unwritten] = queue.Queue(maxsize=RECEIPTS_QUEUE)
         self._unwritten: list[Unwritten] = []  # taken from the queue, not yet durable
         self.lanes: dict[tuple[int, str], queue.Queue[Delivery]] = {}
-        for tenant in fleet.tenants:
-            for route in routes(tenant):
-                lane = self.lanes[(tenant.id, route.channel)] = queue.Queue(settings.notify_queue)
-                for n in range(max(1, settings.notify_workers)):
-                    name = f"notify-{tenant.id}-{route.channel}-{n}"
-                    self.threads.forever(name, partial(self._work, lane), pause=0.0)
+        self._open_lanes(fleet)
         self.threads.forever("retries", self._release_retries, pause=0.0)
         self.threads.forever("receipts", self._write_receipts, pause=0.0)
         self._resume()
@@ -105,6 +102,16 @@ class Notifier:
         queued = sum(self._enqueue(d) for d in deliveries)
         self.stats["queued"] += queued
         return queued
+
+    def update_fleet(self, fleet: Fleet) -> int:
+        """Take a changed fleet (the API's edits, through actors/registry.py): channels of
+        new or changed tenants get their lanes, and the next dispatch is planned with the
+        new channels, rosters and contacts. Deliveries already queued keep the URL they
+        were planned with. Returns how many lanes are open."""
+        check_channels(fleet, "fleet edit")  # the registry checked it; a restart must not fail
+        self._open_lanes(fleet)
+        self.index = FleetIndex(fleet)
+        return len(self.lanes)
 
     def dead_letters(self, client_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Recently dead-lettered deliveries of this incarnation, newest first."""
@@ -127,6 +134,21 @@ class Notifier:
             "threads": self.threads.report(),
             "problems": self.threads.problems(),
         }
+
+    def _open_lanes(self, fleet: Fleet) -> None:
+        """A bounded queue and its workers for every channel that has none yet. A removed
+        channel's lane stays: it drains what was queued or retried on it."""
+        opened = dict(self.lanes)
+        for tenant in fleet.tenants:
+            for route in routes(tenant):
+                if (tenant.id, route.channel) in opened:
+                    continue
+                lane: queue.Queue[Delivery] = queue.Queue(self.settings.notify_queue)
+                opened[(tenant.id, route.channel)] = lane
+                for n in range(max(1, self.settings.notify_workers)):
+                    name = f"notify-{tenant.id}-{route.channel}-{n}"
+                    self.threads.forever(name, partial(self._work, lane), pause=0.0)
+        self.lanes = opened  # one swap: the retries thread reads it meanwhile
 
     # -- the outbox ----------------------------------------------------------------------
 

@@ -1,13 +1,15 @@
 """FleetRegistry: the one place the running fleet changes (the API's fleet CRUD).
 
-Edits are serialised here, checked whole (actors/rules/fleet_edits.py), appended to
-`<data_dir>/fleet_edits.json` and handed to every actor holding a FleetIndex (ingest,
-shards, and any other with an `update_fleet` method) before the call returns. The
-fleet file stays the source: on start the registry replays the saved edits over it,
-so API changes survive restarts; an edit the file no longer allows is skipped and
-logged. An actor that Ray restarts gets the arguments it was first created with, the
-fleet of the start; it asks the registry for the fleet as it is now (`current_fleet`),
-so a device added through the API is not unknown to a restarted ingest actor.
+Edits are serialised here, checked whole (actors/rules/fleet_edits.py: an edit the
+running actors could not apply is refused before anything is saved), appended to
+`<data_dir>/fleet_edits.json` and handed to every actor that uses the fleet (ingest,
+shards, the router and the notifier: `fleet_users`, found by name) before the call
+returns. The fleet file stays the source: on start the registry replays the saved
+edits over it, so API changes survive restarts; an edit the file no longer allows is
+skipped and logged. An actor that Ray restarts gets the arguments it was first created
+with, the fleet of the start; it asks the registry for the fleet as it is now
+(`current_fleet`), so a device added through the API is not unknown to a restarted
+ingest actor, nor a tenant's new channel to a restarted notifier.
 """
 
 from __future__ import annotations
@@ -22,13 +24,21 @@ import ray
 
 from actors.rules import fleet_edits
 from actors.rules.fleet_edits import FleetEditError
+from core import names
 from core.fleet import Fleet
 from core.settings import Settings
 
 log = logging.getLogger("vigil.registry")
 
 EDITS_FILE = "fleet_edits.json"
-REGISTRY = "vigil-fleet"  # the registry's actor name
+REGISTRY = names.REGISTRY
+
+
+def fleet_users(settings: Settings) -> list[str]:
+    """The names of the actors that take `update_fleet(fleet)`."""
+    users = [names.ROUTER, names.NOTIFIER]
+    users += [names.shard(i) for i in range(settings.shards)]
+    return users + [names.ingest(i) for i in range(settings.ingest_actors)]
 
 
 def current_fleet(namespace: str, fleet: Fleet) -> Fleet:
@@ -50,10 +60,11 @@ def current_fleet(namespace: str, fleet: Fleet) -> Fleet:
 #: for it) asks for the fleet from its constructor.
 @ray.remote(concurrency_groups={"reads": 1})  # type: ignore[call-overload]
 class FleetRegistry:
-    def __init__(self, settings: Settings, fleet: Fleet, targets: list[Any]) -> None:
+    def __init__(self, settings: Settings, fleet: Fleet) -> None:
         self.path = Path(settings.data_dir) / EDITS_FILE
-        self.targets = targets
+        self.settings = settings
         self.fleet = fleet
+        self.missing: dict[str, int] = {}  # actors not running at a push, by name
         self.edits: list[dict[str, Any]] = []
         self.version = 0
         self.skipped = 0
@@ -91,7 +102,12 @@ class FleetRegistry:
         return fleet_edits.tenant_of(self.fleet, collection, item)
 
     def get_stats(self) -> dict[str, Any]:
-        return {"version": self.version, "edits": len(self.edits), "skipped": self.skipped}
+        return {
+            "version": self.version,
+            "edits": len(self.edits),
+            "skipped": self.skipped,
+            "missing": dict(self.missing),
+        }
 
     # -- edits ---------------------------------------------------------------------------
 
@@ -139,13 +155,19 @@ class FleetRegistry:
         self._push()
 
     def _push(self) -> None:
+        """Every actor using the fleet takes the new one before this returns. Peers are
+        looked up by name at each push, so an actor Ray restarted is reached as it is now;
+        one not running (a vigil started without it) is counted and skipped, and will ask
+        for the fleet (`current_fleet`) when it starts."""
         self.version += 1
-        calls = []
-        for target in self.targets:
+        calls: list[Any] = []
+        for name in fleet_users(self.settings):
             try:
-                calls.append(target.update_fleet.remote(self.fleet))
-            except AttributeError:  # an actor that does not take fleet updates
+                actor = ray.get_actor(name, namespace=self.settings.namespace)
+            except ValueError:
+                self.missing[name] = self.missing.get(name, 0) + 1
                 continue
+            calls.append(actor.update_fleet.remote(self.fleet))
         ray.get(calls)
 
     def _saved(self) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ from actors.edge import alertlog
 from actors.edge.downlink import CommandReply, Downlink
 from actors.notify.channels import carries
 from actors.notify.message import Dispatch
+from actors.registry import current_fleet
 from actors.rules import escalation, lifecycle
 from actors.rules.alertbook import AlertBook
 from actors.rules.lifecycle import AlertState
@@ -54,7 +55,7 @@ class AlertRouter:
         self.hub = hub
         self.notifier = notifier
         self.settings = settings
-        self.index = FleetIndex(fleet)
+        self.index = FleetIndex(current_fleet(settings.namespace, fleet))  # edits, on a restart
         self.dedup_us = int(settings.dedup_window_s * 1e6)
         self.incident_us = int(settings.incident_window_s * 1e6)
         self.counts: Counter[str] = Counter({"handed_over_again": 0})
@@ -93,6 +94,17 @@ class AlertRouter:
         self.counts["raised"] += len(fresh)
         self.counts["repeats"] += len(events) - len(fresh)
         return len(fresh)
+
+    # -- fleet edits (the API's, through actors/registry.py) ------------------------------
+
+    @ray.method(concurrency_group="api")
+    def update_fleet(self, fleet: Fleet) -> int:
+        """Take a changed fleet: escalation chains, rosters and contacts of the next tier
+        handed over come from it (open alerts included). Returns how many tenants it has."""
+        index = FleetIndex(fleet)
+        with self._lock:  # the escalation thread reads the index under it
+            self.index = index
+        return len(index.tenants)
 
     # -- the operators' API --------------------------------------------------------------
 
@@ -262,11 +274,11 @@ class AlertRouter:
 
     def _notify(self, state: AlertState, tier: int) -> bool:
         """Hand one tier to the notifier (fire and forget); False when no channel carries it."""
-        alert = state.alert
-        tenant = self.index.tenants.get(alert.client_id)
+        alert, index = state.alert, self.index  # one fleet for the whole hand-over
+        tenant = index.tenants.get(alert.client_id)
         if tenant is None or not carries(tenant, alert.severity, tier):
             return False
-        site = self.index.sites.get(alert.site_id or "")
+        site = index.sites.get(alert.site_id or "")
         people = escalation.tier_people(tier, site, tenant, datetime.now(UTC))
         dispatch = Dispatch(
             alert=alert,

@@ -116,14 +116,10 @@ def start_api_actors(settings: Settings, fleet: Fleet, secret: str = "") -> None
     def actor(name: str) -> Any:
         return ray.get_actor(name, namespace=settings.namespace)
 
-    targets = [actor(f"vigil-shard-{i}") for i in range(settings.shards)]
-    targets += [actor(f"vigil-ingest-{i}") for i in range(settings.ingest_actors)]
     named = {**RESILIENT, "namespace": settings.namespace, "get_if_exists": True}
     registry_class: Any = FleetRegistry
     desk_class: Any = CommandDesk
-    registry = registry_class.options(name=REGISTRY, **named).remote(
-        settings, pinned(fleet), targets
-    )
+    registry = registry_class.options(name=REGISTRY, **named).remote(settings, pinned(fleet))
     desk = desk_class.options(name="vigil-commands", **named).remote(settings)
     trainer_desk = training_desk(settings)
     calls = [registry.get_stats.remote(), desk.get_stats.remote(), trainer_desk.get_stats.remote()]

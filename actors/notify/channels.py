@@ -15,7 +15,7 @@ from urllib.parse import quote
 import apprise
 
 from core.errors import ConfigError
-from core.fleet import Contact, Fleet, FleetIndex, Guard, Tenant
+from core.fleet import Channel, Contact, Fleet, FleetIndex, Guard, Tenant
 
 #: The header naming a delivery, the same on every attempt and restart
 #: (IETF draft-ietf-httpapi-idempotency-key).
@@ -105,14 +105,19 @@ def send(url: str, title: str, body: str, notify_type: str, timeout: float) -> s
     return "; ".join(messages[-3:]) or f"not delivered ({result.status.name.lower()})"
 
 
+def unusable(channel: Channel) -> str | None:
+    """Why apprise cannot deliver through `channel`, or None when it can."""
+    url = render(channel.url, _PROBE)
+    if url is None or apprise.Apprise.instantiate(url) is None:
+        scheme = channel.url.partition("://")[0]
+        return f"apprise does not know {scheme}:// or cannot parse this URL"
+    return None
+
+
 def check_channels(fleet: Fleet, source: str = "fleet") -> None:
     """Every channel URL must be one apprise can use: ConfigError names the key."""
     for i, tenant in enumerate(fleet.tenants):
         for j, channel in enumerate(tenant.channels):
-            url = render(channel.url, _PROBE)
-            scheme = channel.url.partition("://")[0]
-            if url is None or apprise.Apprise.instantiate(url) is None:
-                raise ConfigError(
-                    f"{source}: tenants[{i}].channels[{j}].url: apprise does not know "
-                    f"{scheme}:// or cannot parse this URL"
-                )
+            problem = unusable(channel)
+            if problem:
+                raise ConfigError(f"{source}: tenants[{i}].channels[{j}].url: {problem}")

@@ -1,7 +1,9 @@
 """Editing the fleet one entity at a time, checked whole, scoped to a tenant.
 
 Pure functions over `core.fleet.Fleet` (no Ray, no I/O): the registry actor applies
-them, persists the edit and hands the new fleet to the running actors. Every error
+them, persists the edit and hands the new fleet to the running actors. What the running
+actors could not apply (a channel URL apprise cannot use, an escalation tier naming
+nobody known) is refused here, before anything is saved. Every error
 is a `FleetEditError` naming the field (`guards/g-1.site_id: unknown site 'x'`) with
 the HTTP status the API answers with.
 """
@@ -14,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from actors.notify.channels import unusable
 from actors.rules.geofence import compile_zones
 from core.errors import ConfigError, VigilError
 from core.fleet import (
@@ -121,7 +124,10 @@ def put(
     _check_references(fleet, collection, item, tenant)
     if isinstance(item, Site):
         _check_zones(item)
-    return _checked_fleet(msgspec.structs.replace(fleet, **{collection: items}), where), item
+    own = f"{collection}[{len(items) - 1 if index is None else index}]."
+    changed = _checked_fleet(msgspec.structs.replace(fleet, **{collection: items}), where, own=own)
+    _check_channels(changed, item if isinstance(item, Tenant) else None)
+    return changed, item
 
 
 def delete(fleet: Fleet, collection: str, item_id: str, tenant: int | None) -> Fleet:
@@ -210,11 +216,28 @@ def _check_zones(site: Site) -> None:
         raise FleetEditError("zones", str(exc)) from None
 
 
-def _checked_fleet(fleet: Fleet, where: str, status: int = 422) -> Fleet:
+def _check_channels(fleet: Fleet, edited: Tenant | None) -> None:
+    """Every channel is one the notifier can deliver through: an edit it could not use is
+    refused here, never accepted and dropped at the first alarm."""
+    for tenant in fleet.tenants:
+        for j, channel in enumerate(tenant.channels):
+            problem = unusable(channel)
+            if problem:
+                field = f"channels[{j}].url"
+                if edited is None or tenant.id != edited.id:
+                    field = f"tenants/{tenant.id}.{field}"
+                raise FleetEditError(field, problem)
+
+
+def _checked_fleet(fleet: Fleet, where: str, status: int = 422, own: str = "") -> Fleet:
+    """The whole fleet checked; a problem of the edited entity (`own`, its place in the
+    fleet's list, e.g. `tenants[0].`) is named by its field alone (`escalation[0].after_s`)."""
     try:
         check_fleet(fleet, where)
     except ConfigError as exc:
         message = str(exc).removeprefix(f"{where}: ")
+        if own:
+            message = message.removeprefix(own)
         raise FleetEditError(_field_of(message), message, status) from None
     return fleet
 

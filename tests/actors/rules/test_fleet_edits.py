@@ -66,3 +66,34 @@ def test_geojson_zones_parse_and_name_the_bad_feature() -> None:
     with pytest.raises(FleetEditError) as refused:
         zones_from_geojson(bad)
     assert refused.value.field == "features[1].id"
+
+
+def test_a_channel_apprise_cannot_use_is_refused_naming_it(fleet: Fleet) -> None:
+    tenant = find(fleet, "tenants", "1", None)
+    channels = [{"id": c.id, "url": c.url} for c in tenant.channels]
+    body = {"id": 1, "channels": [*channels, {"id": "bad", "url": "nosuch://example.com"}]}
+    with pytest.raises(FleetEditError) as refused:
+        put(fleet, "tenants", "1", body, None, False)
+    assert refused.value.field == f"channels[{len(channels)}].url"
+    assert refused.value.status == 422 and "nosuch://" in refused.value.message
+
+
+def test_a_webhook_channel_apprise_can_use_is_taken(fleet: Fleet) -> None:
+    body = {"id": 1, "channels": [{"id": "hook", "url": "json://127.0.0.1:9/hooks/x"}]}
+    changed, tenant = put(fleet, "tenants", "1", body, None, False)
+    assert [c.id for c in tenant.channels] == ["hook"]
+    assert find(changed, "tenants", "1", None).channels == tenant.channels
+
+
+def test_an_escalation_tier_naming_nobody_known_is_refused_naming_the_tier(fleet: Fleet) -> None:
+    body = {"id": 1, "escalation": [{"after_s": 60, "notify": ["nobody"]}]}
+    with pytest.raises(FleetEditError) as refused:
+        put(fleet, "tenants", "1", body, None, False)
+    assert refused.value.field == "escalation[0].notify[0]" and refused.value.status == 422
+
+
+def test_a_new_tenant_with_a_bad_channel_is_refused(fleet: Fleet) -> None:
+    body = {"id": 77, "channels": [{"id": "mail", "url": "mailto://{nosuchfield}"}]}
+    with pytest.raises(FleetEditError) as refused:
+        put(fleet, "tenants", None, body, None, True)
+    assert refused.value.field.startswith("channels[0].url")
