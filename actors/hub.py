@@ -26,16 +26,18 @@ import uuid
 from collections import OrderedDict, deque
 from typing import Any
 
+import msgspec
 import ray
 
 from core import heap
 from core.alerts import Alert
+from core.messages import ALERT, ALERT_EVENT, Cursor, Message, Position, Priority, Pull, Replay
 from core.ordered import after
 
 FEED_SIZE = 1000  # alerts and events kept for `snapshot`
 CHANNEL_LOG = 5000  # messages kept per channel for resume
 PULL_LOG = 50_000  # messages kept for pullers (all channels)
-HIGH, NORMAL = "high", "normal"
+HIGH, NORMAL = Priority.HIGH, Priority.NORMAL
 
 
 def noc_channel(client_id: int) -> str:
@@ -51,12 +53,12 @@ class Hub:
     def __init__(self) -> None:
         self.epoch = uuid.uuid4().hex[:12]
         self.seq = 0
-        self.positions: OrderedDict[str, dict[str, Any]] = OrderedDict()  # oldest change first
+        self.positions: OrderedDict[str, Position] = OrderedDict()  # oldest change first
         self.pos_version = 0
         self.feed: deque[dict[str, Any]] = deque(maxlen=FEED_SIZE)
         self.events: deque[dict[str, Any]] = deque(maxlen=FEED_SIZE)
-        self.log: deque[dict[str, Any]] = deque(maxlen=PULL_LOG)
-        self.channels: dict[str, deque[dict[str, Any]]] = {}
+        self.log: deque[Message] = deque(maxlen=PULL_LOG)
+        self.channels: dict[str, deque[Message]] = {}
         self._published: OrderedDict[str, None] = OrderedDict()  # alert ids, oldest first
         self._news = asyncio.Event()
         self.stats = {"messages": 0, "positions": 0, "pulls": 0}
@@ -67,20 +69,20 @@ class Hub:
     async def ping(self) -> int:
         return self.seq
 
-    async def cursor(self) -> dict[str, Any]:
+    async def cursor(self) -> Cursor:
         """Where the message log is now: a reader starting here gets only what follows."""
-        return {"epoch": self.epoch, "seq": self.seq}
+        return Cursor(epoch=self.epoch, seq=self.seq)
 
     # -- writers -------------------------------------------------------------------------
 
-    async def update_positions(self, positions: list[dict[str, Any]]) -> int:
+    async def update_positions(self, positions: list[Position]) -> int:
         for position in positions:
-            guard_id = position["guard_id"]
+            guard_id = position.guard_id
             current = self.positions.get(guard_id)
-            if current is not None and current["ts"] > position["ts"]:
+            if current is not None and current.ts > position.ts:
                 continue  # an older fix arriving late does not move the guard back
             self.pos_version += 1
-            self.positions[guard_id] = {**position, "version": self.pos_version}
+            self.positions[guard_id] = msgspec.structs.replace(position, version=self.pos_version)
             self.positions.move_to_end(guard_id)
         self.stats["positions"] += len(positions)
         self._wake()
@@ -96,17 +98,17 @@ class Hub:
             self._published[alert.alert_id] = None
             if len(self._published) > PULL_LOG:
                 self._published.popitem(last=False)
-            data = _as_dict(alert)
-            message = self._append(noc_channel(alert.client_id), "alert", data, HIGH)
-            self.feed.append({"seq": message["seq"], **data})
+            data = msgspec.to_builtins(alert)
+            message = self._append(noc_channel(alert.client_id), ALERT, data, HIGH)
+            self.feed.append({"seq": message.seq, **data})
         self._wake()
         return self.seq
 
     async def publish_events(self, events: list[dict[str, Any]]) -> int:
         """Lifecycle events of alerts (each a dict with at least alert_id and client_id)."""
         for event in events:
-            message = self._append(noc_channel(event["client_id"]), "alert_event", event, HIGH)
-            self.events.append({"seq": message["seq"], **event})
+            message = self._append(noc_channel(event["client_id"]), ALERT_EVENT, event, HIGH)
+            self.events.append({"seq": message.seq, **event})
         self._wake()
         return self.seq
 
@@ -119,15 +121,13 @@ class Hub:
         disconnected); `normal` ones may be dropped for a client that falls behind."""
         if not channel.startswith(("noc:", "user:")):
             raise ValueError(f"channel must be noc:<tenant> or user:<id>, got {channel!r}")
-        message = self._append(channel, type, data, priority)
+        message = self._append(channel, type, data, Priority(priority))
         self._wake()
-        return int(message["seq"])
+        return message.seq
 
     # -- readers -------------------------------------------------------------------------
 
-    async def pull(
-        self, epoch: str, seq: int, pos_version: int, timeout: float = 5.0
-    ) -> dict[str, Any]:
+    async def pull(self, epoch: str, seq: int, pos_version: int, timeout: float = 5.0) -> Pull:
         """Messages after `seq` and positions changed after `pos_version`, waiting up to
         `timeout` s for some. A cursor of another epoch starts from the beginning."""
         self.stats["pulls"] += 1
@@ -137,48 +137,52 @@ class Hub:
             self._news.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._news.wait(), timeout)
-        oldest = self.log[0]["seq"] if self.log else self.seq + 1
-        return {
-            "epoch": self.epoch,
-            "seq": self.seq,
-            "lost": seq + 1 < oldest and seq < self.seq and epoch == self.epoch,
-            "messages": after(self.log, seq, _seq),
-            "pos_version": self.pos_version,
-            "positions": after(self.positions.values(), pos_version, _version),
-        }
+        oldest = self.log[0].seq if self.log else self.seq + 1
+        return Pull(
+            epoch=self.epoch,
+            seq=self.seq,
+            lost=seq + 1 < oldest and seq < self.seq and epoch == self.epoch,
+            messages=after(self.log, seq, _seq),
+            pos_version=self.pos_version,
+            positions=after(self.positions.values(), pos_version, _version),
+        )
 
     async def replay(
         self, channels: list[str], since: int, epoch: str = "", all_noc: bool = False
-    ) -> dict[str, Any]:
+    ) -> Replay:
         """Messages of `channels` (and of every tenant's NOC with `all_noc`) after `since`,
         in order; `complete` is False when the channel logs no longer reach back that
         far, or when `epoch` is not this Hub's (then nothing is replayed)."""
         if epoch and epoch != self.epoch:
-            return {"epoch": self.epoch, "seq": self.seq, "messages": [], "complete": False}
+            return Replay(epoch=self.epoch, seq=self.seq, messages=[], complete=False)
         if all_noc:
             channels = [*channels, *(c for c in self.channels if c.startswith("noc:"))]
         found = [m for c in channels for m in after(self.channels.get(c, ()), since, _seq)]
-        found.sort(key=lambda m: m["seq"])
+        found.sort(key=_seq)
         complete = True
         for channel in channels:
             log = self.channels.get(channel)
-            if log and len(log) == log.maxlen and log[0]["seq"] > since + 1:
+            if log and len(log) == log.maxlen and log[0].seq > since + 1:
                 complete = False
-        return {"epoch": self.epoch, "seq": self.seq, "messages": found, "complete": complete}
+        return Replay(epoch=self.epoch, seq=self.seq, messages=found, complete=complete)
 
     async def positions_of(self, client_id: int | None = None) -> list[dict[str, Any]]:
-        return [p for p in self.positions.values() if client_id in (None, p["client_id"])]
+        """Every guard's latest fix, as plain data (what the API serves)."""
+        mine = [p for p in self.positions.values() if client_id in (None, p.client_id)]
+        return list(msgspec.to_builtins(mine))
 
     async def snapshot(self, client_id: int | None = None, since: int = 0) -> dict[str, Any]:
-        """Guards' positions and alerts newer than `since`, for one tenant or all."""
+        """Guards' positions and alerts newer than `since`, for one tenant or all, as plain
+        data (what the API serves)."""
 
         def mine(item: dict[str, Any]) -> bool:
             return client_id is None or item["client_id"] == client_id
 
+        guards = [p for p in self.positions.values() if client_id in (None, p.client_id)]
         return {
             "seq": self.seq,
             "epoch": self.epoch,
-            "guards": [p for p in self.positions.values() if mine(p)],
+            "guards": msgspec.to_builtins(guards),
             "alerts": [a for a in self.feed if a["seq"] > since and mine(a)],
             "events": [e for e in self.events if e["seq"] > since and mine(e)],
         }
@@ -200,10 +204,9 @@ class Hub:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _append(self, channel: str, type: str, data: dict[str, Any], priority: str) -> dict:
+    def _append(self, channel: str, type: str, data: Any, priority: Priority) -> Message:
         self.seq += 1
-        message = {"seq": self.seq, "channel": channel, "type": type, "priority": priority}
-        message["data"] = data
+        message = Message(seq=self.seq, channel=channel, type=type, data=data, priority=priority)
         self.log.append(message)
         log = self.channels.get(channel)
         if log is None:
@@ -216,16 +219,12 @@ class Hub:
         self._news.set()
 
 
-def _seq(message: dict[str, Any]) -> int:
-    return int(message["seq"])
+def _seq(message: Message) -> int:
+    return message.seq
 
 
-def _version(position: dict[str, Any]) -> int:
-    return int(position["version"])
-
-
-def _as_dict(alert: Alert) -> dict[str, Any]:
-    return {f: getattr(alert, f) for f in alert.__struct_fields__}
+def _version(position: Position) -> int:
+    return position.version
 
 
 def _hub(namespace: str) -> Any:

@@ -29,6 +29,7 @@ from core import heap
 from core.alerts import Alert, Severity
 from core.fleet import Fleet, FleetIndex
 from core.loops import Threads
+from core.messages import Position
 from core.metrics import SKEW_BUCKETS, Histogram
 from core.records import DeadLetter, GuardLocation, Record
 from core.settings import Settings
@@ -57,7 +58,7 @@ class EntityShard:
         self.failures: Counter[str] = Counter(dict.fromkeys(steps, 0))  # zeros are series too
         self._lock = threading.Lock()  # the lanes run on their own threads; state is shared
         self._unsent: dict[str, Alert] = {}  # raised, not yet accepted by the router
-        self._positions: dict[str, dict[str, Any]] = {}
+        self._positions: dict[str, Position] = {}
         self._hub_call: Any = None
         self._push_every = settings.position_push_s
         self._pushed = 0.0
@@ -241,18 +242,18 @@ class EntityShard:
 
     def _note_position(self, fix: GuardLocation) -> None:
         current = self._positions.get(fix.guard_id)
-        if current is None or current["ts"] <= fix.ts:
+        if current is None or current.ts <= fix.ts:
             guard = self.entities.guard(fix.guard_id)
-            self._positions[fix.guard_id] = {
-                "guard_id": fix.guard_id,
-                "client_id": fix.client_id,
-                "site_id": guard.spec.site_id,
-                "lat": fix.lat,
-                "lon": fix.lon,
-                "accuracy": fix.accuracy,
-                "ts": fix.ts,
-                "zones": dict(guard.geofence.inside),
-            }
+            self._positions[fix.guard_id] = Position(
+                guard_id=fix.guard_id,
+                client_id=fix.client_id,
+                site_id=guard.spec.site_id,
+                lat=fix.lat,
+                lon=fix.lon,
+                accuracy=fix.accuracy,
+                ts=fix.ts,
+                zones=dict(guard.geofence.inside),
+            )
 
     def _send_positions(self) -> None:
         """Positions are a live view: at most one Hub call in flight and one per

@@ -25,17 +25,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
+from core.messages import (
+    POSITION_FIELDS,
+    Message,
+    Position,
+    PositionData,
+    PositionsFrame,
+    Priority,
+    encode,
+)
 from core.ordered import after
 
 log = logging.getLogger("vigil.fanout")
 
-POSITION_FIELDS = ["guard_id", "client_id", "site_id", "lat", "lon", "ts", "accuracy", "inside"]
 TOO_SLOW = 4008  # close code: the client could not keep up with its alerts
 TICK_SLOTS = 10  # a tick interval's position frames go out in this many slots
 
@@ -56,25 +63,10 @@ class DirectSocket(Socket, Protocol):
     def write_now(self, data: str) -> None: ...
 
 
-def position_row(position: dict[str, Any]) -> list[Any]:
-    inside = [zone for zone, yes in (position.get("zones") or {}).items() if yes]
-    return [
-        position["guard_id"],
-        position["client_id"],
-        position.get("site_id"),
-        position["lat"],
-        position["lon"],
-        position["ts"],
-        position.get("accuracy"),
-        inside,
-    ]
-
-
 def positions_frame(rows: list[list[Any]], version: int) -> str:
     """One frame of positions; `v` is what a client acknowledging frames sends back."""
-    message = {"type": "positions", "v": version}
-    message["data"] = {"fields": POSITION_FIELDS, "rows": rows}
-    return "[" + json.dumps(message, separators=(",", ":")) + "]"
+    frame = PositionsFrame(v=version, data=PositionData(POSITION_FIELDS, rows))
+    return "[" + encode(frame).decode() + "]"
 
 
 class Client:
@@ -262,22 +254,17 @@ class Fanout:
 
     # -- messages ------------------------------------------------------------------------
 
-    def deliver(self, messages: Iterable[dict[str, Any]]) -> None:
+    def deliver(self, messages: Iterable[Message]) -> None:
         """Queue each message at the clients it is for, then send: what one pull brought
         leaves as one frame per client."""
         clients = list(self.clients)
         touched: dict[Client, None] = {}
         for message in messages:
-            channel = message["channel"]
-            kind, _, name = channel.partition(":")
-            text = json.dumps(
-                {k: message[k] for k in ("seq", "channel", "type", "data")},
-                separators=(",", ":"),
-                default=str,
-            )
-            high = message.get("priority") == "high"
+            kind, _, name = message.channel.partition(":")
+            text = encode(message.frame()).decode()
+            high = message.priority == Priority.HIGH
             for client in clients:
-                if _addressed(client, kind, name) and client.offer(message["seq"], text, high):
+                if _addressed(client, kind, name) and client.offer(message.seq, text, high):
                     touched[client] = None
             self.stats["messages"] += 1
         for client in touched:
@@ -285,11 +272,10 @@ class Fanout:
 
     # -- positions -----------------------------------------------------------------------
 
-    def update_positions(self, positions: Iterable[dict[str, Any]]) -> None:
+    def update_positions(self, positions: Iterable[Position]) -> None:
         for position in positions:
-            version = position["version"]
-            guard = position["guard_id"]
-            self.latest[guard] = (version, position["client_id"], position_row(position))
+            version, guard = position.version, position.guard_id
+            self.latest[guard] = (version, position.client_id, position.row())
             self.latest.move_to_end(guard)
             self.version = max(self.version, version)
 

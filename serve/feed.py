@@ -18,6 +18,7 @@ import asyncio
 import logging
 from typing import Any
 
+from core.messages import Pull
 from serve.fanout import TICK_SLOTS, Fanout
 from serve.tasks import Tasks
 
@@ -73,7 +74,7 @@ class LiveFeed:
                 log.exception("asking the Hub for its cursor failed; retrying")
                 await asyncio.sleep(RETRY_S)
                 continue
-            self.epoch, self.seq = cursor["epoch"], cursor["seq"]
+            self.epoch, self.seq = cursor.epoch, cursor.seq
 
     async def _pull_loop(self) -> None:
         assert self._primed is not None
@@ -82,26 +83,27 @@ class LiveFeed:
             self.tasks.beat("pull")
             try:
                 wait = self.poll_s if self._primed.is_set() else 0.0
-                reply = await self.hub.pull.remote(self.epoch, self.seq, self.pos_version, wait)
+                reply: Pull = await self.hub.pull.remote(
+                    self.epoch, self.seq, self.pos_version, wait
+                )
             except Exception:
                 log.exception("pulling from the Hub failed; retrying")
                 await asyncio.sleep(RETRY_S)
                 continue
-            if reply["epoch"] != self.epoch or reply["lost"]:
+            if reply.epoch != self.epoch or reply.lost:
                 self.fanout.stats["resyncs"] += 1
                 for client in list(self.fanout.clients):
                     client.kill(RESYNC, "resync: reconnect with your last seq")
                 self.fanout.forget_positions()
-                self.epoch, self.seq, self.pos_version = reply["epoch"], reply["seq"], 0
+                self.epoch, self.seq, self.pos_version = reply.epoch, reply.seq, 0
                 continue  # pull every guard's latest fix again
-            self.epoch, self.seq = reply["epoch"], reply["seq"]
-            self.pos_version = reply["pos_version"]
+            self.epoch, self.seq, self.pos_version = reply.epoch, reply.seq, reply.pos_version
             try:
-                self.fanout.deliver(reply["messages"])  # alerts first: positions can wait
-                self.fanout.update_positions(reply["positions"])
+                self.fanout.deliver(reply.messages)  # alerts first: positions can wait
+                self.fanout.update_positions(reply.positions)
             except Exception:  # a message the fan-out cannot take must not stop the feed
                 self.fanout.stats["feed_failures"] += 1
-                log.exception("fanning out the pull up to seq %s failed", reply["seq"])
+                log.exception("fanning out the pull up to seq %s failed", reply.seq)
             self._primed.set()
 
     async def _tick_loop(self) -> None:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from actors.hub import noc_channel, user_channel
+from core.messages import Hello, Replay, encode
 from serve.endpoints import principal_of
 from serve.fanout import Fanout, Socket
 from serve.feed import LiveFeed
@@ -69,26 +70,25 @@ async def session(peer: Peer, hub: Any, feed: LiveFeed, fanout: Fanout, secret: 
         if principal.tenant is not None:
             channels.append(noc_channel(principal.tenant))
         epoch = peer.query_params.get("epoch", "")
-        replay: dict[str, Any] = {"messages": [], "complete": True, "epoch": feed.epoch}
+        replay = Replay(epoch=feed.epoch, seq=feed.seq, messages=[], complete=True)
         if since or epoch:
             replay = await hub.replay.remote(
                 channels, since, epoch, all_noc=principal.tenant is None
             )
-        missed = [{k: m[k] for k in ("seq", "channel", "type", "data")} for m in replay["messages"]]
-        if epoch and replay["epoch"] != epoch:
+        missed = [m.frame() for m in replay.messages]
+        if epoch and replay.epoch != epoch:
             # The client's seq counts in a Hub that has since restarted (this one counts
             # from 1 again): it gets what follows the Hub's now and reloads the rest over
             # REST. Starting after its old, higher seq would hold back every new alert.
-            after = int(replay["seq"])
+            after = replay.seq
         else:
-            after = max([since, *(m["seq"] for m in missed)])
-        hello = {
-            "type": "hello",
-            "data": principal.as_dict()
-            | {"epoch": replay["epoch"], "complete": replay["complete"], "since": since}
-            | {"seq": after},
-        }
-        await peer.send_text(json.dumps([hello, *missed], separators=(",", ":"), default=str))
+            after = max([since, *(m.seq for m in missed)])
+        hello = Hello(
+            data=principal.as_dict()
+            | {"epoch": replay.epoch, "complete": replay.complete, "since": since}
+            | {"seq": after}
+        )
+        await peer.send_text(encode([hello, *missed]).decode())
         fanout.snapshot_for(client)
         client.start(after=after)
         # Read, so a closed socket is noticed (and acks arrive).

@@ -8,6 +8,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from core.messages import Message, Position, Priority
+
 
 class Recorder:
     def __init__(self) -> None:
@@ -31,19 +33,15 @@ class Stuck(Recorder):
         await asyncio.Event().wait()
 
 
-def alert(seq: int, tenant: int = 1, priority: str = "high") -> dict[str, Any]:
+def alert(seq: int, tenant: int = 1, priority: str = "high") -> Message:
     data = {"alert_id": f"a{seq}", "client_id": tenant}
-    return {
-        "seq": seq,
-        "channel": f"noc:{tenant}",
-        "type": "alert",
-        "priority": priority,
-        "data": data,
-    }
+    return Message(
+        seq=seq, channel=f"noc:{tenant}", type="alert", priority=Priority(priority), data=data
+    )
 
 
-def fix(guard: str, version: int, tenant: int = 1, lat: float = 12.0) -> dict[str, Any]:
-    return {"guard_id": guard, "client_id": tenant, "lat": lat, "lon": 77.0, "ts": version}
+def fix(guard: str, ts: int, tenant: int = 1, lat: float = 12.0, version: int = 0) -> Position:
+    return Position(guard_id=guard, client_id=tenant, lat=lat, lon=77.0, ts=ts, version=version)
 
 
 def run(coroutine: Any) -> Any:

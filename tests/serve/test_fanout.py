@@ -44,8 +44,8 @@ def test_positions_are_conflated_to_the_latest_fix_per_guard_per_tick() -> None:
         socket = Recorder()
         fanout.add(socket, "u", 1).start(after=0)
         for version in range(1, 21):  # 20 fixes of g1 between two ticks
-            fanout.update_positions([{**fix("g1", version, lat=version), "version": version}])
-        fanout.update_positions([{**fix("g2", 21, tenant=2), "version": 21}])
+            fanout.update_positions([fix("g1", version, lat=version, version=version)])
+        fanout.update_positions([fix("g2", 21, tenant=2, version=21)])
         fanout.tick()
         await settle()
         fanout.tick()  # nothing new: nothing sent
@@ -90,8 +90,8 @@ def test_a_slow_client_gets_positions_coalesced_never_queued() -> None:
         client = fanout.add(slow, "slow", 1)
         client.start(after=0)
         for tick in range(1, 6):  # five ticks while its first frame is still being sent
-            fanout.update_positions([{**fix("g1", tick, lat=tick), "version": tick}])
-            fanout.update_positions([{**fix(f"g{tick + 1}", tick), "version": tick}])
+            fanout.update_positions([fix("g1", tick, lat=tick, version=tick)])
+            fanout.update_positions([fix(f"g{tick + 1}", tick, version=tick)])
             fanout.tick()
             await settle()
         gate.set()
@@ -142,7 +142,7 @@ def test_with_acks_one_position_frame_is_in_flight_and_alerts_still_pass() -> No
         client = fanout.add(socket, "u", 1, acks=True)
         client.start(after=0)
         for version in range(1, 4):  # three ticks, no ack yet
-            fanout.update_positions([{**fix("g1", version, lat=version), "version": version}])
+            fanout.update_positions([fix("g1", version, lat=version, version=version)])
             fanout.tick()
             await settle()
         fanout.deliver([alert(1)])
@@ -203,7 +203,7 @@ def test_positions_are_spread_over_slots_each_client_once_per_round() -> None:
         sockets = [Direct() for _ in range(6)]
         for socket in sockets:
             fanout.add(socket, "u", 1).start(after=0)
-        fanout.update_positions([{**fix("g1", 1), "version": 1}])
+        fanout.update_positions([fix("g1", 1, version=1)])
         fanout.tick(0, 3)  # clients 0 and 3
         counts = [len(s.messages("positions")) for s in sockets]
         for slot in (1, 2, 0, 1, 2):  # the rest of the round, then one more with no news

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from core.messages import Cursor, Message, Position, Pull
 from serve.fanout import Fanout
 from serve.feed import RESYNC, LiveFeed
 from tests.serve.sockets import Recorder, alert, fix, run, settle
@@ -22,40 +23,42 @@ class ScriptedHub:
     """`pull` answers from a queue of replies, in order, and records its cursors."""
 
     def __init__(self) -> None:
-        self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.replies: asyncio.Queue[Pull] = asyncio.Queue()
         self.cursors: list[tuple[str, int, int]] = []
         self.cursor = Call(self._cursor)
         self.pull = Call(self._pull)
 
-    async def _cursor(self) -> dict[str, Any]:
-        return {"epoch": "A", "seq": 0}
+    async def _cursor(self) -> Cursor:
+        return Cursor(epoch="A", seq=0)
 
-    async def _pull(self, epoch: str, seq: int, pos_version: int, _wait: float) -> dict[str, Any]:
+    async def _pull(self, epoch: str, seq: int, pos_version: int, _wait: float) -> Pull:
         self.cursors.append((epoch, seq, pos_version))
         return await self.replies.get()
 
 
-def reply(epoch: str, positions: list[dict[str, Any]]) -> dict[str, Any]:
-    version = max((p["version"] for p in positions), default=0)
-    return {"epoch": epoch, "seq": 0, "lost": False, "messages": [], "pos_version": version,
-            "positions": positions}  # fmt: skip
+def reply(
+    epoch: str, positions: list[Position], seq: int = 0, messages: list[Message] | None = None
+) -> Pull:
+    version = max((p.version for p in positions), default=0)
+    return Pull(epoch=epoch, seq=seq, lost=False, messages=messages or [], pos_version=version,
+                positions=positions)  # fmt: skip
 
 
 def test_after_a_hub_restart_clients_resync_and_positions_start_over() -> None:
     async def scenario() -> tuple[Recorder, Recorder, ScriptedHub, Fanout]:
         hub, fanout = ScriptedHub(), Fanout(queue_size=100)
         feed = LiveFeed(hub, fanout, tick_s=3600)
-        hub.replies.put_nowait(reply("A", [{**fix("g1", 500), "version": 500}]))
+        hub.replies.put_nowait(reply("A", [fix("g1", 500, version=500)]))
         await feed.ready()
         before = Recorder()
         fanout.add(before, "u", 1).start(after=0)
         # The Hub restarts: a new epoch, versions from 1 again.
-        hub.replies.put_nowait(reply("B", [{**fix("g2", 1), "version": 1}]))
-        hub.replies.put_nowait(reply("B", [{**fix("g2", 1), "version": 1}]))
+        hub.replies.put_nowait(reply("B", [fix("g2", 1, version=1)]))
+        hub.replies.put_nowait(reply("B", [fix("g2", 1, version=1)]))
         await settle()
         later = Recorder()
         fanout.add(later, "u", 1).start(after=0)
-        hub.replies.put_nowait(reply("B", [{**fix("g2", 2, lat=13.0), "version": 2}]))
+        hub.replies.put_nowait(reply("B", [fix("g2", 2, lat=13.0, version=2)]))
         await settle()
         fanout.tick()
         await settle()
@@ -88,7 +91,7 @@ def test_a_feed_whose_hub_is_away_at_its_first_client_starts_once_the_hub_answer
     async def scenario() -> tuple[AwayHub, Fanout]:
         hub, fanout = AwayHub(failures=2), Fanout(queue_size=100)
         feed = LiveFeed(hub, fanout, tick_s=3600)
-        hub.replies.put_nowait(reply("A", [{**fix("g1", 1), "version": 1}]))
+        hub.replies.put_nowait(reply("A", [fix("g1", 1, version=1)]))
         await asyncio.wait_for(feed.ready(), 10)
         return hub, fanout
 
@@ -101,13 +104,13 @@ def test_a_pull_the_fanout_cannot_take_is_counted_and_the_feed_goes_on() -> None
     async def scenario() -> tuple[Recorder, Fanout]:
         hub, fanout = ScriptedHub(), Fanout(queue_size=100)
         feed = LiveFeed(hub, fanout, tick_s=3600)
-        broken = {"epoch": "A", "seq": 1, "lost": False, "messages": [{"seq": 1}],
-                  "pos_version": 0, "positions": []}  # fmt: skip
-        hub.replies.put_nowait(broken)  # no channel: the fan-out raises KeyError
+        # Structs are not checked when made in process: a channel of None reaches the fan-out.
+        broken = Message(seq=1, channel=None, type="alert", data={})  # type: ignore[arg-type]
+        hub.replies.put_nowait(reply("A", [], 1, [broken]))  # the fan-out raises AttributeError
         await feed.ready()
         socket = Recorder()
         fanout.add(socket, "u", 1).start(after=0)
-        good = {**reply("A", []), "seq": 2, "messages": [alert(2)]}
+        good = reply("A", [], 2, [alert(2)])
         hub.replies.put_nowait(good)
         await asyncio.wait_for(_until(lambda: socket.messages("alert")), 10)
         return socket, fanout
