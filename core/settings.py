@@ -298,7 +298,7 @@ def _as(expected: Any, value: Any, where: str, strict: bool) -> Any:
 
 
 def _path(kind: type, value: Any) -> Any:
-    if kind is Path and isinstance(value, str):
+    if kind is Path and isinstance(value, str | Path):
         return Path(value)
     raise TypeError(f"expected a string, got {value!r}")  # msgspec: a ValidationError
 

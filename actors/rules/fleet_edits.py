@@ -45,7 +45,8 @@ class FleetEditError(VigilError):
     """An edit that is refused; `field` names what was wrong, `status` the HTTP answer."""
 
     def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(f"{field}: {message}")
+        named = message if message.startswith(f"{field}: ") else f"{field}: {message}"
+        super().__init__(named)
         self.field = field
         self.message = message
         self.status = self.http_status = status
