@@ -22,11 +22,11 @@ from typing import Any
 import ray
 
 from actors.hub import HIGH, broadcast_to_noc, broadcast_to_user
-from cli.runtime import RESILIENT
+from core import names
 from core.errors import VigilError
 from core.settings import Settings
 from training.fitting import RunSpec
-from training.job import DESK, trainer
+from training.job import trainer
 from training.registry import Registry
 
 log = logging.getLogger("vigil.training")
@@ -148,10 +148,7 @@ class TrainingDesk:
         """Make `version` live: the registry first (a restarted shard reads it), then every
         shard hot-loads it."""
         payload = self.registry.promote(version)
-        shards = [
-            ray.get_actor(f"vigil-shard-{i}", namespace=self.settings.namespace)
-            for i in range(self.settings.shards)
-        ]
+        shards = [names.peer(names.shard(i), self.settings) for i in range(self.settings.shards)]
         loaded: list[str | None] = ray.get(
             [s.load_model.remote(payload) for s in shards], timeout=60
         )
@@ -197,10 +194,3 @@ class TrainingDesk:
                 broadcast_to_noc(run.client_id, type, data, priority, namespace=namespace)
         except Exception:  # no Hub (a bench without vigil): progress stays in `run`
             log.debug("no hub for training progress", exc_info=True)
-
-
-def desk(settings: Settings) -> Any:
-    """The desk's handle, starting it if it is not running."""
-    desk_class: Any = TrainingDesk
-    options = {**RESILIENT, "max_task_retries": 0, "get_if_exists": True}
-    return desk_class.options(name=DESK, namespace=settings.namespace, **options).remote(settings)

@@ -36,7 +36,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from core import heap
+from core import heap, names
 from core.errors import StartupError
 from core.settings import Settings
 from serve.fanout import Fanout
@@ -109,7 +109,7 @@ class WsGateway:
         self.started_at = time.time()
         self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
         self.tls = _tls(settings)
-        self.hub = ray.get_actor("vigil-hub", namespace=settings.namespace)
+        self.hub = names.peer(names.HUB, settings)
         self.fanout = Fanout(settings.ws_queue)
         self.tasks = Tasks("vigil-ws")
         self.feed = LiveFeed(

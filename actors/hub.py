@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 import ray
 
-from core import heap
+from core import heap, names
 from core.alerts import Alert
 from core.messages import ALERT, ALERT_EVENT, Cursor, Message, Position, Priority, Pull, Replay
 from core.ordered import after
@@ -228,7 +228,7 @@ def _version(position: Position) -> int:
 
 
 def _hub(namespace: str) -> Any:
-    return ray.get_actor("vigil-hub", namespace=namespace)
+    return ray.get_actor(names.HUB, namespace=namespace)
 
 
 def broadcast_to_noc(

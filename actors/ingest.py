@@ -31,7 +31,7 @@ import ray
 
 from actors.edge.mqtt import SESSION_EXPIRY_S, Message, Mqtt
 from actors.registry import current_fleet
-from core import heap
+from core import heap, names
 from core.decode import Decoder
 from core.errors import DEAD_LETTER_REASONS, BadMessage
 from core.fleet import Fleet, FleetIndex
@@ -51,7 +51,7 @@ BEAT_S = 1.0  # idle threads wake this often to beat their heartbeat
 def ingest_sessions(settings: Settings) -> dict[str, list[str]]:
     """Each ingest slot's persistent MQTT session: its client id and its subscriptions."""
     shared_filters = [shared(f) for f in UPLINK_FILTERS]
-    return {f"vigil-ingest-{slot}": shared_filters for slot in range(settings.ingest_actors)}
+    return {names.ingest(slot): shared_filters for slot in range(settings.ingest_actors)}
 
 
 @dataclass(slots=True)
@@ -68,18 +68,16 @@ class Pending:
 
 @ray.remote
 class IngestActor:
-    def __init__(
-        self, slot: int, settings: Settings, fleet: Fleet, shards: list[Any], writer: Any
-    ) -> None:
+    def __init__(self, slot: int, settings: Settings) -> None:
         self.slot = slot
-        self.name = f"vigil-ingest-{slot}"
+        self.name = names.ingest(slot)
         self.started_at = time.time()
         self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
-        fleet = current_fleet(settings.namespace, fleet)  # edits since the start, on a restart
+        fleet = current_fleet(settings)
         self.index = FleetIndex(fleet)
         self.decoder = Decoder(self.index, settings)
-        self.shards = shards
-        self.writer = writer
+        self.shards = [names.peer(names.shard(i), settings) for i in range(settings.shards)]
+        self.writer = names.peer(names.WRITER, settings)
         self.max_messages = settings.batch_max_messages
         self.max_wait = settings.batch_max_ms / 1000
         self.stats: Counter[str] = Counter()
@@ -96,7 +94,7 @@ class IngestActor:
         self._unacked: dict[int, int] = {}  # batch id -> its oldest received_at (µs)
         self._unacked_lock = threading.Lock()
         self._batch_ids = iter(range(1 << 62))
-        self._called = [0.0] * len(shards)  # when each shard last heard from this slot
+        self._called = [0.0] * len(self.shards)  # when each shard last heard from this slot
         self.threads = Threads(self.name)
         self.threads.start("flush", self._flush_loop)
         self.threads.start("complete", self._complete_loop)

@@ -32,6 +32,7 @@ from actors.notify.channels import check_channels, routes, send
 from actors.notify.message import Dispatch
 from actors.notify.outbox import Delivery, backoff
 from actors.registry import current_fleet
+from core import names
 from core.alerts import NotificationAttempt, Outcome
 from core.fleet import Fleet, FleetIndex
 from core.loops import Threads
@@ -53,11 +54,11 @@ Unwritten = tuple[NotificationAttempt, Delivery | None, float]  # receipt, retry
 
 @ray.remote
 class Notifier:
-    def __init__(self, settings: Settings, fleet: Fleet, writer: Any) -> None:
-        fleet = current_fleet(settings.namespace, fleet)  # edits since the start, on a restart
+    def __init__(self, settings: Settings) -> None:
+        fleet = current_fleet(settings)
         check_channels(fleet)
         self.index = FleetIndex(fleet)
-        self.writer = writer
+        self.writer = names.peer(names.WRITER, settings)
         self.settings = settings
         self.attempts = max(1, settings.notify_attempts)
         self.backoff = settings.notify_backoff_s

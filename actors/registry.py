@@ -4,12 +4,16 @@ Edits are serialised here, checked whole (actors/rules/fleet_edits.py: an edit t
 running actors could not apply is refused before anything is saved), appended to
 `<data_dir>/fleet_edits.json` and handed to every actor that uses the fleet (ingest,
 shards, the router and the notifier: `fleet_users`, found by name) before the call
-returns. The fleet file stays the source: on start the registry replays the saved
-edits over it, so API changes survive restarts; an edit the file no longer allows is
-skipped and logged. An actor that Ray restarts gets the arguments it was first created
-with, the fleet of the start; it asks the registry for the fleet as it is now
-(`current_fleet`), so a device added through the API is not unknown to a restarted
-ingest actor, nor a tenant's new channel to a restarted notifier.
+returns. The fleet file stays the source: the builder hands the registry the fleet
+`vigil up` starts with (`start`, kept in `<data_dir>/fleet_start.json` for a restarted
+registry), and the registry replays the saved edits over it, so API changes survive
+restarts; an edit the file no longer allows is skipped and logged.
+
+The registry starts first; every other actor asks it for the fleet as it is now when it
+starts (`current_fleet`), restarted or not, so a device added through the API is not
+unknown to a restarted ingest actor, nor a tenant's new channel to a restarted notifier,
+and no actor takes the fleet as a constructor argument (Ray cannot restart an actor
+whose arguments left the object store: Ray issue 53727).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import os
 from pathlib import Path
 from typing import Any, cast
 
+import msgspec
 import ray
 
 from actors.rules import fleet_edits
@@ -31,6 +36,7 @@ from core.settings import Settings
 log = logging.getLogger("vigil.registry")
 
 EDITS_FILE = "fleet_edits.json"
+START_FILE = "fleet_start.json"  # the fleet `vigil up` started with, for a restarted registry
 REGISTRY = names.REGISTRY
 
 
@@ -41,33 +47,38 @@ def fleet_users(settings: Settings) -> list[str]:
     return users + [names.ingest(i) for i in range(settings.ingest_actors)]
 
 
-def current_fleet(namespace: str, fleet: Fleet) -> Fleet:
-    """The fleet with every edit made through the API so far: the registry's, or `fleet`
-    when there is no registry yet (the first start, before the Serve app's actors) or it
-    does not answer (a restarting registry pushes its fleet to every actor anyway)."""
-    try:
-        registry = ray.get_actor(REGISTRY, namespace=namespace)
-    except ValueError:
-        return fleet
-    try:
-        return cast(Fleet, ray.get(registry.get_fleet.remote(), timeout=60))
-    except Exception:
-        log.exception("the fleet registry did not answer; starting with the fleet of the start")
-        return fleet
+def current_fleet(settings: Settings) -> Fleet:
+    """The fleet as it is now, every edit made through the API included: how an actor
+    gets the fleet when it starts (the builder starts the registry before them)."""
+    registry = names.peer(names.REGISTRY, settings)
+    return cast(Fleet, ray.get(registry.get_fleet.remote(), timeout=60))
 
 
 #: Reads have a thread of their own: an actor restarting during a push (which waits
 #: for it) asks for the fleet from its constructor.
 @ray.remote(concurrency_groups={"reads": 1})  # type: ignore[call-overload]
 class FleetRegistry:
-    def __init__(self, settings: Settings, fleet: Fleet) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.path = Path(settings.data_dir) / EDITS_FILE
+        self.start_path = Path(settings.data_dir) / START_FILE
         self.settings = settings
-        self.fleet = fleet
+        self.fleet = Fleet()
         self.missing: dict[str, int] = {}  # actors not running at a push, by name
         self.edits: list[dict[str, Any]] = []
         self.version = 0
         self.skipped = 0
+        if self.start_path.exists():  # restarted by Ray: the fleet of the start is on disk
+            self._load(msgspec.json.decode(self.start_path.read_bytes(), type=Fleet))
+
+    def start(self, fleet: Fleet) -> int:
+        """The fleet vigil starts with (the builder's first call): kept on disk for a
+        restart, then the saved edits replayed over it. Returns the number of edits."""
+        _write_durably(self.start_path, msgspec.json.encode(fleet))
+        self._load(fleet)
+        return len(self.edits)
+
+    def _load(self, fleet: Fleet) -> None:
+        self.fleet, self.edits = fleet, []
         for edit in self._saved():
             try:
                 self.fleet = self._apply(self.fleet, edit)
@@ -75,8 +86,6 @@ class FleetRegistry:
             except FleetEditError as exc:
                 self.skipped += 1
                 log.warning("saved fleet edit %s no longer applies: %s", edit, exc)
-        if self.edits:
-            self._push()
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -163,7 +172,7 @@ class FleetRegistry:
         calls: list[Any] = []
         for name in fleet_users(self.settings):
             try:
-                actor = ray.get_actor(name, namespace=self.settings.namespace)
+                actor = names.peer(name, self.settings)
             except ValueError:
                 self.missing[name] = self.missing.get(name, 0) + 1
                 continue
@@ -177,10 +186,14 @@ class FleetRegistry:
             return []
 
     def _save(self, edits: list[dict[str, Any]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".partial")
-        with open(partial, "w") as out:
-            json.dump(edits, out, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        partial.replace(self.path)
+        _write_durably(self.path, json.dumps(edits, indent=1).encode())
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    with open(partial, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    partial.replace(path)

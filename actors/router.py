@@ -36,8 +36,17 @@ from actors.registry import current_fleet
 from actors.rules import escalation, lifecycle
 from actors.rules.alertbook import AlertBook
 from actors.rules.lifecycle import AlertState
-from core import heap
-from core.alerts import Alert, AlertEvent, EventType, LifecycleError, alarm_device, make_event
+from core import heap, names
+from core.alerts import (
+    Alert,
+    AlertEvent,
+    AlertStatus,
+    EventType,
+    LifecycleError,
+    Severity,
+    alarm_device,
+    make_event,
+)
 from core.fleet import Fleet, FleetIndex
 from core.loops import Threads
 from core.schemas import to_batch
@@ -48,14 +57,12 @@ log = logging.getLogger("vigil.router")
 
 @ray.remote(concurrency_groups={"alerts": 1, "api": 1})  # type: ignore[call-overload]
 class AlertRouter:
-    def __init__(
-        self, writer: Any, hub: Any, notifier: Any, settings: Settings, fleet: Fleet
-    ) -> None:
-        self.writer = writer
-        self.hub = hub
-        self.notifier = notifier
+    def __init__(self, settings: Settings) -> None:
+        self.writer = names.peer(names.WRITER, settings)
+        self.hub = names.peer(names.HUB, settings)
+        self.notifier = names.peer(names.NOTIFIER, settings)
         self.settings = settings
-        self.index = FleetIndex(current_fleet(settings.namespace, fleet))  # edits, on a restart
+        self.index = FleetIndex(current_fleet(settings))
         self.dedup_us = int(settings.dedup_window_s * 1e6)
         self.incident_us = int(settings.incident_window_s * 1e6)
         self.counts: Counter[str] = Counter({"handed_over_again": 0})
@@ -153,12 +160,12 @@ class AlertRouter:
     @ray.method(concurrency_group="api")
     def get_stats(self) -> dict[str, Any]:
         with self._lock:
-            open_alerts = [s for s in self.book.states.values() if s.status == "open"]
+            open_alerts = [s for s in self.book.states.values() if s.status == AlertStatus.OPEN]
             return {
                 **self.counts,
                 "alerts": len(self.book.states),
                 "open": len(open_alerts),
-                "open_critical": sum(1 for s in open_alerts if s.alert.severity == "critical"),
+                "open_critical": sum(s.alert.severity == Severity.CRITICAL for s in open_alerts),
                 "open_by_severity": dict(Counter(s.alert.severity for s in open_alerts)),
                 "downlink": self.downlink.report(),
                 "connected": self.downlink.connected,  # `vigil health` reads it

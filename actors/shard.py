@@ -25,7 +25,7 @@ from actors.registry import current_fleet
 from actors.rules.anomaly import Model
 from actors.rules.entities import Entities
 from actors.rules.pipeline import PIPELINE, timers
-from core import heap
+from core import heap, names
 from core.alerts import Alert, Severity
 from core.fleet import Fleet, FleetIndex
 from core.loops import Threads
@@ -40,16 +40,16 @@ log = logging.getLogger("vigil.shard")
 
 @ray.remote(concurrency_groups={"bulk": 1, "critical": 1, "timer": 1})  # type: ignore[call-overload]
 class EntityShard:
-    def __init__(self, index: int, settings: Settings, fleet: Fleet, router: Any, hub: Any) -> None:
+    def __init__(self, index: int, settings: Settings) -> None:
         self.index = index
-        self.name = f"vigil-shard-{index}"
+        self.name = names.shard(index)
         self.started_at = time.time()
         self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
-        fleet = current_fleet(settings.namespace, fleet)  # edits since the start, on a restart
+        fleet = current_fleet(settings)
         self.entities = Entities(FleetIndex(fleet), settings)
         self.shards = settings.shards
-        self.router = router
-        self.hub = hub
+        self.router = names.peer(names.ROUTER, settings)
+        self.hub = names.peer(names.HUB, settings)
         self.stats: Counter[str] = Counter()
         self.evaluations: Counter[str] = Counter()
         self.critical_latency = Histogram()  # critical event to router and Hub, seconds

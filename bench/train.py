@@ -26,7 +26,9 @@ import ray
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors.desk import FINAL, desk  # noqa: E402
+from actors.desk import FINAL, TrainingDesk  # noqa: E402
+from cli.runtime import NOT_RETRIED, spawn_one  # noqa: E402
+from core import names  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from simulator.lake import generate  # noqa: E402
 from training.fitting import RunSpec, fit  # noqa: E402
@@ -40,7 +42,7 @@ def _never(_: dict[str, Any]) -> bool:
 
 def through_ray_train(data: Path, chunk_rows: int) -> dict[str, Any]:
     settings = Settings(data_dir=data, namespace="vigil-bench-train", train_poll_s=0.5)
-    handle = desk(settings)
+    handle = spawn_one(settings, TrainingDesk, names.TRAINING, settings, **NOT_RETRIED)
     started = time.monotonic()
     run = ray.get(handle.start.remote("bench", None, {"chunk_rows": chunk_rows}))
     first = None

@@ -197,7 +197,6 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
     from cli import runtime
     from core.fleet import load_fleet
     from core.settings import Settings
-    from serve.app import http_options, noc_app
     from serve.tokens import issue, load_secret
     from simulator.fleet import simulated_fleet
 
@@ -214,8 +213,7 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
     try:
         running = runtime.start(settings, fleet)
         running.ready(timeout=120)
-        serve.start(http_options=http_options(settings))
-        serve.run(noc_app(settings, fleet), name="vigil", route_prefix="/")
+        running.serve()
         context = multiprocessing.get_context("spawn")
         stop, published = context.Event(), context.Value("q", 0)
         simulator = context.Process(

@@ -17,9 +17,6 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILE = "vigil.json"
-#: Actors checked when they run: the live feed's gateway (--ws-port), the command desk, the
-#: fleet registry (all started with the Serve app).
-OPTIONAL = ("vigil-ws", "vigil-commands", "vigil-fleet")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,20 +92,16 @@ def check_actors(state: dict[str, Any]) -> list[Check]:
     except Exception as exc:  # any failure to join is the answer
         return [Check("ray", False, f"{state['ray_address']}: {exc}")]
     checks = [Check("ray", True, state["ray_address"])]
-    names = ["vigil-writer", "vigil-router", "vigil-hub", "vigil-notifier"]
-    names += [f"vigil-shard-{i}" for i in range(state["shards"])]
-    names += [f"vigil-ingest-{i}" for i in range(state["ingest_actors"])]
     default = Limits()
     limits = Limits(
         state.get("health_max_ack_age_s", default.max_ack_age_s),
         state.get("health_restart_window_s", default.restart_window_s),
     )
-    for name in [*names, *OPTIONAL]:
+    for name in state["actors"]:  # every actor `vigil up` started (cli/runtime.py)
         try:
             actor = ray.get_actor(name, namespace=state["namespace"])
         except ValueError:  # no such actor
-            if name not in OPTIONAL:
-                checks.append(Check(name, False, "missing"))
+            checks.append(Check(name, False, "missing"))
             continue
         try:
             stats: Any = ray.get(actor.get_stats.remote(), timeout=5)

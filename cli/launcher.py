@@ -57,11 +57,9 @@ def start_stack(
 ) -> Stack:
     """Start every part in order, showing progress; on failure stop what started."""
     import ray
-    from ray import serve
 
     from actors.ingest import ingest_sessions
     from cli import runtime
-    from serve.app import http_options, noc_app
     from simulator.fleet import simulated_fleet
     from simulator.run import Simulator
 
@@ -94,7 +92,7 @@ def start_stack(
                 # "local": a cluster of our own, even if another runs here; else join one
                 address=ray_address,
                 namespace=settings.namespace,
-                logging_level=logging.WARNING,
+                logging_level=logging.ERROR,  # progress is ours to print; errors are Ray's
                 log_to_driver=False,
                 **(local if ray_address == "local" else {}),
             )
@@ -105,13 +103,14 @@ def start_stack(
             f"starting {settings.ingest_actors} ingest and {settings.shards} shard actors"
         ):
             stack.runtime = runtime.start(settings, fleet)
+            stack._closers.append(stack.runtime.stop)
             stack.runtime.ready(timeout=120)
-        stack._closers.append(stack.runtime.stop)
         console.print(f"[green]✓[/] actors: {', '.join(stack.runtime.actors())}")
         with console.status(f"starting the Serve app on port {settings.http_port}"):
-            serve.start(http_options=http_options(settings))
-            serve.run(noc_app(settings, fleet), name="vigil", route_prefix="/")
-        stack._closers.append(serve.shutdown)
+            import ray.serve  # it sets its logger to INFO on import; its INFO is progress
+
+            logging.getLogger("ray.serve").setLevel(logging.WARNING)
+            stack.runtime.serve()
         console.print(f"[green]✓[/] Serve app on http://127.0.0.1:{settings.http_port}")
         health.write_state(
             settings.data_dir,
@@ -124,8 +123,7 @@ def start_stack(
                 "broker_url": settings.broker_url,
                 "http_port": settings.http_port,
                 "lake": settings.lake,
-                "shards": settings.shards,
-                "ingest_actors": settings.ingest_actors,
+                "actors": list(stack.runtime.actors()),
                 "health_max_ack_age_s": settings.health_max_ack_age_s,
                 "health_restart_window_s": settings.health_restart_window_s,
             },

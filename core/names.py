@@ -7,6 +7,11 @@ are now. docs/architecture.md draws the graph.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
 WRITER = "vigil-writer"
 HUB = "vigil-hub"
 ROUTER = "vigil-router"
@@ -23,3 +28,20 @@ def shard(index: int) -> str:
 
 def ingest(slot: int) -> str:
     return f"vigil-ingest-{slot}"
+
+
+def every(shards: int, ingest_slots: int, gateway: bool) -> list[str]:
+    """Every actor of a vigil with this many shards and ingest slots, in start order:
+    what the builder starts (cli/runtime.py), `vigil health` checks and /metrics asks."""
+    spine = [WRITER, HUB, NOTIFIER, ROUTER]
+    spine += [shard(i) for i in range(shards)]
+    spine += [ingest(i) for i in range(ingest_slots)]
+    return [*spine, REGISTRY, COMMANDS, TRAINING, *([GATEWAY] if gateway else [])]
+
+
+def peer(name: str, settings: Settings) -> Any:
+    """The handle of the actor named `name` in the settings' namespace (ValueError when
+    there is none): how an actor reaches its peers, in its constructor."""
+    import ray
+
+    return ray.get_actor(name, namespace=settings.namespace)

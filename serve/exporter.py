@@ -1,7 +1,7 @@
 """What vigil exports to Prometheus, declared in one table, and the text served at /metrics.
 
 Every actor counts in plain Python and answers `get_stats()`; `gather` asks every
-named `vigil-*` actor of a namespace (an actor that does not answer is reported with
+actor the builder starts (core/names.every) (an actor that does not answer is reported with
 `vigil_actor_up 0`), and `render` turns the answers into Prometheus text with
 prometheus_client. Each series carries the actor's name; dashboards sum over it.
 """
@@ -20,6 +20,9 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+
+from core import names
+from core.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,12 +280,10 @@ EXPORTS = (
 )
 
 
-async def gather(namespace: str, timeout: float = 2.0) -> dict[str, dict[str, Any] | None]:
-    """get_stats() of every named vigil actor of `namespace`; None for one that failed."""
-    listed = await asyncio.to_thread(ray.util.list_named_actors, all_namespaces=True)
-    names = sorted(
-        a["name"] for a in listed if a["namespace"] == namespace and a["name"].startswith("vigil-")
-    )
+async def gather(settings: Settings, timeout: float = 2.0) -> dict[str, dict[str, Any] | None]:
+    """get_stats() of every vigil actor (core/names.every); None for one that failed."""
+    namespace = settings.namespace
+    every = names.every(settings.shards, settings.ingest_actors, bool(settings.ws_port))
 
     async def ask(name: str) -> dict[str, Any] | None:
         try:
@@ -291,8 +292,8 @@ async def gather(namespace: str, timeout: float = 2.0) -> dict[str, dict[str, An
         except Exception:  # dead, restarting or too slow: reported as down
             return None
 
-    answers = await asyncio.gather(*(ask(n) for n in names))
-    return dict(zip(names, answers, strict=True))
+    answers = await asyncio.gather(*(ask(n) for n in every))
+    return dict(zip(every, answers, strict=True))
 
 
 def _families(stats: dict[str, dict[str, Any] | None]) -> list[Metric]:

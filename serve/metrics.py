@@ -9,13 +9,14 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from core.settings import Settings
 from serve.exporter import gather, render
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def metrics_endpoint(namespace: str):  # type: ignore[no-untyped-def]
+def metrics_endpoint(settings: Settings):  # type: ignore[no-untyped-def]
     async def metrics(_: Request) -> Response:
-        return Response(render(await gather(namespace)), media_type=CONTENT_TYPE)
+        return Response(render(await gather(settings)), media_type=CONTENT_TYPE)
 
     return metrics

@@ -225,13 +225,12 @@ def noc(vigil: Vigil) -> Iterator[Noc]:
     from ray import serve
 
     from cli.broker import free_port
-    from serve.app import http_options, noc_app
 
     settings = vigil.settings.with_(http_port=free_port(), serve_replicas=1)
-    serve.start(http_options=http_options(settings))
-    serve.run(noc_app(settings, vigil.fleet), name="vigil", route_prefix="/")
+    vigil.runtime.serve(settings)
     yield Noc(f"http://127.0.0.1:{settings.http_port}", settings, vigil)
     serve.shutdown()
+    vigil.runtime.serving.clear()
 
 
 @pytest.fixture(scope="session")

@@ -23,9 +23,10 @@ from ray.train import FailureConfig, RunConfig, ScalingConfig
 from ray.train.v2._internal.execution.callback import ControllerCallback
 from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 
+from core import names
 from training.fitting import RunSpec, fit
 
-DESK = "vigil-training"
+DESK = names.TRAINING
 
 
 def train_loop(config: dict[str, Any]) -> None:

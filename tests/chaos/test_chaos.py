@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_no_fault_loses_an_acknowledged_message_or_an_alarm(tmp_path: Path) -> None:
     out = tmp_path / "chaos.json"
-    # 1,000 guards: a fleet too big to travel inline, so restarts depend on it being pinned.
+    # 1,000 guards: a fleet too big to travel inline; restarted actors ask the registry for it.
     command = [sys.executable, "-m", "tests.chaos.run", "--guards", "1000", "--rate", "150"]
     command += ["--hold", "3", "--disk", "256m", "--json", str(out)]
     run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)

@@ -53,8 +53,7 @@ def health(vigil: Vigil, noc: Noc, tmp: Any) -> subprocess.CompletedProcess[str]
         "broker_url": vigil.settings.broker_url,
         "http_port": noc.settings.http_port,
         "lake": str(tmp / "lake-probe"),
-        "shards": len(vigil.runtime.shards),
-        "ingest_actors": len(vigil.runtime.ingest),
+        "actors": list(vigil.runtime.actors()),
         # Other tests of the session kill actors on purpose: a restart is not this test's.
         "health_restart_window_s": 0,
     }
