@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,9 @@ from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
+#: What a healthy start must not print: Ray's C++ error lines ("[... E 123 123] ..."),
+#: Python's log levels above INFO, tracebacks.
+ERROR_LINE = re.compile(r"\[[^]]* E \d+ \d+\]|\b(ERROR|WARNING|CRITICAL)\b|Traceback")
 
 
 def clean_checkout(target: Path) -> Path:
@@ -81,6 +85,14 @@ def test_up_detach_serves_the_simulated_fleet_and_down_stops_everything(tmp_path
         assert up.returncode == 0, up.stdout + up.stderr
         assert f"http://127.0.0.1:{http}/" in up.stdout
         assert str(checkout / "data") in up.stdout.replace("\n", "")
+        started = (checkout / "data" / "vigil.log").read_text()  # the background vigil's
+        problems = [line for line in started.splitlines() if ERROR_LINE.search(line)]
+        assert not problems, started
+        ray_line = next(line for line in started.splitlines() if "Ray dashboard" in line)
+        hint = re.search(r"\(token: (\S+ get-auth-token)\)", ray_line)
+        assert hint, ray_line
+        printed = subprocess.run(hint[1].split(), capture_output=True, text=True, timeout=60)
+        assert printed.returncode == 0 and printed.stdout.strip(), printed.stderr
 
         page = urllib.request.urlopen(f"http://127.0.0.1:{http}/", timeout=5).read().decode()
         assert "vigil NOC" in page
