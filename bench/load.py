@@ -219,7 +219,7 @@ class Workload:
         self.seq: Counter[str] = Counter()
         self.battery = dict.fromkeys(self.devices, 95.0)
         self.counters = Counter[str]()
-        self.credit = 0.0
+        self.pending = 0  # excursions drawn but not made yet
         self.panicked = 0
 
     def zones(self) -> dict[str, list[float]]:
@@ -272,14 +272,15 @@ class Workload:
             if state.not_before <= due:
                 break
         guard, spot = state.guard, state.spot
-        self.credit += self.mix.outside
+        if self.rng.random() < self.mix.outside:  # a random guard, not every 100th fix's
+            self.pending += 1
         go_out = (
-            self.credit >= 1.0
+            self.pending > 0
             and state.zones == spot.zones_in
             and due - state.last_t >= self.mix.settle_s
         )
-        if go_out:
-            self.credit -= 1.0
+        if go_out:  # else the next guard that can goes out
+            self.pending -= 1
             lat, lon = self.rng.choice(spot.outside)
             zones: frozenset[str] = frozenset()
             state.not_before = due + self.mix.excursion_s
@@ -486,7 +487,9 @@ def label_of(pid: int, comm: str) -> str:
     first = words[0]
     if first.startswith("ray") and not first.startswith("raylet"):  # a process title
         name = first.split(" (")[0].split(" ")[0]
-        return name.split(".")[0] if name.startswith("ray::") else name.rstrip("-0123456789")
+        if name.startswith("ray-dashboard-"):
+            return "ray-dashboard-* (the dashboard's modules)"
+        return name.split(".")[0] if name.startswith("ray::") else name
     program = Path(first).name
     if program.startswith("python") and "-c" in words:
         return "python -c " + words[words.index("-c") + 1][:40]
@@ -553,6 +556,17 @@ class TreeCpu:
             sample = Sample(time.time(), sum(procs[p][1] + procs[p][2] for p in tree), own)
             self.series.append((sample.at, sample.total))
         return sample
+
+    def pss_mb(self, sample: Sample) -> float:
+        """Proportional set size of the tree's processes (shared pages split among them)."""
+        kb = 0
+        for pid in sample.own:
+            try:
+                text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            except OSError:
+                continue
+            kb += sum(int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:"))
+        return round(kb / 1024)
 
     def processes(self) -> list[str]:
         with self._lock:
@@ -725,6 +739,7 @@ def run_step(
     sleep_until(t1)
     s1, p1 = cpu.sample(), sum(proc_ticks(p.pid) for p in procs)
     step.cpu = cpu.window(s0, s1)
+    step.cpu["pss_mb"], step.cpu["processes"] = cpu.pss_mb(s1), len(s1.own)
     step.cpu["publishers_pct"] = round(100 * (p1 - p0) / CLK / (s1.at - s0.at), 1)
     step.pubs = collect(procs, args.tmp, tag)
     return step
@@ -804,6 +819,7 @@ def results(step: Step, feed: Feed, lake: dict[str, int], known: set[str]) -> di
         else:
             geo.append(1000 * (arrived - exp.ts))
     seen = sum(1 for a in plan.expected if a in feed.arrivals)
+    missing = [e for a, e in plan.expected.items() if a not in feed.arrivals]
     acked = acked_by_table(step)
     lost = sum(max(0, n - lake.get(t, 0)) for t, n in acked.items())
     alerts, critical = summary(geo), summary(crit)
@@ -830,10 +846,13 @@ def results(step: Step, feed: Feed, lake: dict[str, int], known: set[str]) -> di
         "publisher_lag_p99_ms": max(r["lag_p99_ms"] for r in step.pubs),
         "publishers_pct_one_core": step.cpu["publishers_pct"],  # not counted as vigil's
         "cpu_window_s": round(step.cpu["seconds"], 1),
+        "memory_pss_mb": step.cpu["pss_mb"],  # every process of the tree, at the window's end
+        "process_count": step.cpu["processes"],
         "cpu_pct_by_process": step.cpu["pct_by_process"],
     }
     row["alerts_unexpected"], row["alerts_repeated_frames"] = unexpected(step, feed, known)
     row["feed_reconnects"] = feed.reconnects
+    row["missing_sample"] = [f"{e.kind} {e.entity} ts={e.ts:.6f}" for e in missing[:20]]
     row["alerts_right"] = (seen == len(plan.expected) and not row["alerts_unexpected"]) and not row[
         "alerts_repeated_frames"
     ]
