@@ -362,10 +362,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class PathFlagsRefused(Exception):
-    """`vigil up` stopped at once, refusing the path given to --data or --fleet."""
-
-
 class Vigil:
     """`vigil up` in a subprocess of its own, on free ports, with its own data dir."""
 
@@ -377,7 +373,7 @@ class Vigil:
         self.fleet = fleet
         self.ports = {name: free_port() for name in ("mqtt", "http", "ws", "ray-dashboard")}
         self.process: subprocess.Popen[bytes] | None = None
-        self.via = "--data, --fleet"
+        self.command: list[str] = []
 
     @property
     def pid(self) -> int:
@@ -385,46 +381,25 @@ class Vigil:
         return self.process.pid
 
     def start(self, timeout: float = 240.0) -> float:
-        """Start and wait for "ready"; returns the seconds it took.
-
-        --data and --fleet are given as flags; should this vigil refuse them (92be472's
-        settings reject the Path typer hands over: "expected a path (a string)"), it is
-        started again with the same values as VIGIL_DATA_DIR / VIGIL_FLEET_PATH."""
-        try:
-            return self._start(timeout, flags=True)
-        except PathFlagsRefused:
-            console.print("[yellow]vigil up refuses --data/--fleet; using VIGIL_* variables[/]")
-            self.via = "VIGIL_DATA_DIR, VIGIL_FLEET_PATH (the flags were refused)"
-            return self._start(timeout, flags=False)
-
-    def _start(self, timeout: float, flags: bool) -> float:
-        ports = [
+        """Start and wait for "ready"; returns the seconds it took."""
+        command = [
+            str(PYTHON), "-m", "cli.main", "up",
+            "--data", str(self.data), "--fleet", str(self.fleet),
             "--mqtt-port", str(self.ports["mqtt"]), "--http-port", str(self.ports["http"]),
             "--ws-port", str(self.ports["ws"]),
             "--ray-dashboard-port", str(self.ports["ray-dashboard"]),
         ]  # fmt: skip
-        paths = ["--data", str(self.data), "--fleet", str(self.fleet)]
-        env = dict(os.environ)
-        if not flags:
-            env |= {"VIGIL_DATA_DIR": str(self.data), "VIGIL_FLEET_PATH": str(self.fleet)}
-        command = [str(PYTHON), "-m", "cli.main", "up", *(paths if flags else []), *ports]
+        self.command = [str(Path(command[0]).relative_to(ROOT)), *command[1:]]
         started = time.monotonic()
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
         while time.monotonic() - started < timeout:
             text = self.log.read_text(errors="replace")
             if self.READY in text:
                 return time.monotonic() - started
             if self.process.poll() is not None:
-                if flags and "expected a path" in text:
-                    raise PathFlagsRefused(text)
                 raise SystemExit(f"vigil up exited with {self.process.returncode}:\n{text[-3000:]}")
             time.sleep(0.2)
         self.stop()
@@ -501,6 +476,15 @@ def label_of(pid: int, comm: str) -> str:
     return program
 
 
+def start_time(pid: int) -> int:
+    """A process's start time (field 22 of its stat), 0 once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat[stat.rindex(")") + 2 :].split()[19])
+
+
 @dataclass
 class Sample:
     at: float
@@ -516,6 +500,7 @@ class TreeCpu:
         self.every = every
         self.labels: dict[int, str] = {}
         self.last: dict[int, int] = {}  # a pid's own ticks when last seen
+        self.started: dict[int, int] = {}  # pid -> its start time (ticks after boot)
         self.series: list[tuple[float, int]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -548,6 +533,8 @@ class TreeCpu:
         with self._lock:
             own = {}
             for pid in tree:
+                if pid not in self.started:
+                    self.started[pid] = start_time(pid)
                 own[pid] = procs[pid][1]
                 self.last[pid] = own[pid]
                 label = label_of(pid, procs[pid][3])  # again: a worker becomes an actor
@@ -556,6 +543,15 @@ class TreeCpu:
             sample = Sample(time.time(), sum(procs[p][1] + procs[p][2] for p in tree), own)
             self.series.append((sample.at, sample.total))
         return sample
+
+    def survivors(self) -> list[tuple[int, str]]:
+        """Processes of the tree that still run (same pid, same start time)."""
+        alive = []
+        with self._lock:
+            for pid, started in self.started.items():
+                if start_time(pid) == started:
+                    alive.append((pid, self.labels.get(pid, "")))
+        return alive
 
     def pss_mb(self, sample: Sample) -> float:
         """Proportional set size of the tree's processes (shared pages split among them)."""
@@ -949,6 +945,7 @@ def run(args: argparse.Namespace, rates: list[float]) -> dict[str, Any]:
     steps: list[Step] = []
     rows: list[dict[str, Any]] = []
     known: set[str] = set()
+    cpu: TreeCpu | None = None
     try:
         token = vigil.token()
         feed = Feed(f"ws://127.0.0.1:{vigil.ports['ws']}/ws?token={token}&ack=1").start()
@@ -977,6 +974,15 @@ def run(args: argparse.Namespace, rates: list[float]) -> dict[str, Any]:
         feed.stop()
     finally:
         stop_s = vigil.stop()
+        left = cpu.survivors() if cpu else []
+        deadline = time.time() + 10.0  # the dashboard's helpers end a moment after
+        while left and time.time() < deadline and cpu:
+            time.sleep(0.5)
+            left = cpu.survivors()
+        if left:  # what `vigil up` started and left behind: ours to end
+            console.print(f"[red]still running after vigil up exited: {left}; terminated[/]")
+            for pid, _ in left:
+                os.kill(pid, signal.SIGTERM)
     # Counted again once vigil has stopped: what is in the lake for good.
     finals = lake_counts(vigil.data, [(s.plan.start - 1, s.plan.end + 1) for s in steps])
     for row, step, lake in zip(rows, steps, finals, strict=True):
@@ -992,9 +998,10 @@ def run(args: argparse.Namespace, rates: list[float]) -> dict[str, Any]:
         "outside_share": args.outside,
         "panic_every_s": args.panic_every,
         "publishers": args.publishers,
-        "vigil_up": f"{PYTHON.relative_to(ROOT)} -m cli.main up, paths by {vigil.via}",
+        "vigil_up": " ".join(vigil.command),
         "ready_s": round(ready_s, 1),
         "stop_s": round(stop_s, 1),
+        "left_running": [f"{pid} {label}" for pid, label in left],
         "idle_cpu_pct_one_core": round(100 * idle["cpu_s"] / idle["seconds"], 1),
         "idle_pct_by_process": idle["pct_by_process"],
         "processes": processes,
