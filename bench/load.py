@@ -14,8 +14,9 @@ temperature readings, and a panic every few seconds. Measured:
   message published, % of one core, and the share of each process;
 - alert latency: each geofence alert's frame on the NOC feed (the WebSocket gateway,
   an admin token for every tenant, positions taken and acknowledged as the NOC page
-  does) minus the fix's `ts`; a crossing that repeats an open alert (same guard and
-  zone within the dedup window) arrives as its `repeated` event and counts the same;
+  does; the client runs in a process of its own) minus the fix's `ts`; a crossing that
+  repeats an open alert (same guard and zone within the dedup window) arrives as its
+  `repeated` event and counts the same;
 - critical lane: each panic's publish (handed to the socket) -> its alert frame;
 - lost: messages the broker acknowledged (PUBACK) that are not in the lake (distinct
   `msg_key`s in storage.catalog's views, counted again once vigil has stopped), and
@@ -40,6 +41,7 @@ import argparse
 import asyncio
 import json
 import math
+import multiprocessing
 import os
 import random
 import re
@@ -585,7 +587,8 @@ class TreeCpu:
 
 
 class Feed:
-    """One NOC client on the live feed: notes when each alert (or repeat) frame arrived.
+    """One NOC client on the live feed, in a process of its own (so that nothing the bench
+    does meanwhile delays it): notes when each alert (or repeat) frame arrived.
 
     It takes positions and acknowledges them, as the NOC page does (ack=1)."""
 
@@ -594,85 +597,95 @@ class Feed:
         self.arrivals: dict[str, float] = {}  # alert id (or a repeat's ref) -> first arrival
         self.about: dict[str, tuple[str, str]] = {}  # the same id -> (kind, entity)
         self.extra: list[tuple[str, float]] = []  # (id, arrival) of frames beyond the first
-        self.frames = 0
         self.reconnects = 0
-        self.seq = 0  # the last message's, to resume from after a reconnect
-        self.epoch = ""
-        self.error = ""
         self.ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._thread = threading.Thread(target=self._main, name="feed", daemon=True)
+        context = multiprocessing.get_context("spawn")
+        self._events: Any = context.Queue()
+        self._stop = context.Event()
+        self._process = context.Process(
+            target=listen, args=(url, self._events, self._stop), name="feed", daemon=True
+        )
+        self._reader = threading.Thread(target=self._read, name="feed-reader", daemon=True)
 
-    def start(self, timeout: float = 30.0) -> Feed:
-        self._thread.start()
+    def start(self, timeout: float = 60.0) -> Feed:
+        self._process.start()
+        self._reader.start()
         if not self.ready.wait(timeout):
-            raise SystemExit(f"no hello from the feed within {timeout:.0f} s: {self.error}")
+            raise SystemExit(f"no hello from the feed within {timeout:.0f} s")
         return self
 
     def stop(self) -> None:
-        if self._loop and self._task:
-            self._loop.call_soon_threadsafe(self._task.cancel)
-        self._thread.join(10)
+        self._stop.set()
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.terminate()
+        self._events.put(None)
+        self._reader.join(10)
 
-    def _main(self) -> None:
-        async def run() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._task = asyncio.current_task()
-            try:
-                await self._listen()
-            except asyncio.CancelledError:
-                pass
-            except Exception as exc:
-                self.error = repr(exc)
-                console.print(f"[red]feed: {exc!r}[/]")
+    def _read(self) -> None:
+        while (event := self._events.get()) is not None:
+            what, key, kind, entity, at = event
+            if what == "hello":
+                self.ready.set()
+            elif what == "closed":
+                self.reconnects += 1
+                console.print(f"[yellow]feed closed ({key}); reconnecting[/]")
+            elif key in self.arrivals:
+                self.extra.append((key, at))
+            else:
+                self.arrivals[key] = at
+                self.about[key] = (kind, entity)
 
-        asyncio.run(run())
 
-    async def _listen(self) -> None:
-        """Read frames; reconnect after a close, from the last seq seen (as the page does)."""
-        from websockets.asyncio.client import connect
-        from websockets.exceptions import ConnectionClosed
+def listen(url: str, events: Any, stop: Any) -> None:
+    """The feed process: read frames, report each alert's arrival; after a close,
+    reconnect from the last seq seen (as the page does)."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
 
-        while True:
-            url = self.url + (f"&since={self.seq}&epoch={self.epoch}" if self.seq else "")
-            try:
-                async with connect(url, max_size=None, compression=None) as ws:
-                    async for text in ws:
-                        now = time.time()
-                        assert isinstance(text, str)
-                        self.frames += 1
-                        acked = ACKED.match(text)
-                        if acked:
-                            await ws.send('{"type":"ack","v":' + acked.group(1) + "}")
-                            continue
-                        for frame in json.loads(text):
-                            self._note(frame, now)
-            except (ConnectionClosed, OSError) as exc:
-                self.error = repr(exc)
-            self.reconnects += 1
-            console.print(f"[yellow]feed closed ({self.error}); reconnecting[/]")
-            await asyncio.sleep(0.5)
+    seq, epoch = 0, ""
 
-    def _note(self, frame: dict[str, Any], now: float) -> None:
+    def note(frame: dict[str, Any], now: float) -> None:
+        nonlocal seq, epoch
         kind, data = frame.get("type"), frame.get("data") or {}
         if kind == "hello":
-            self.epoch = data.get("epoch", "")
-            self.ready.set()
+            epoch = data.get("epoch", "")
+            events.put(("hello", "", "", "", now))
             return
-        self.seq = max(self.seq, int(frame.get("seq") or 0))
+        seq = max(seq, int(frame.get("seq") or 0))
         key = ""
         if kind == "alert":
             key = data.get("alert_id", "")
         elif kind == "alert_event" and data.get("type") == "repeated":
             key = data.get("ref", "")  # the repeat of an open alert: the new occurrence's id
-        if not key:
-            return
-        if key in self.arrivals:
-            self.extra.append((key, now))
-        else:
-            self.arrivals[key] = now
-            self.about[key] = (str(data.get("kind", "")), str(data.get("entity_id", "")))
+        if key:
+            events.put(("alert", key, str(data.get("kind")), str(data.get("entity_id")), now))
+
+    async def read() -> None:
+        while True:
+            resume = f"&since={seq}&epoch={epoch}" if seq else ""
+            try:
+                async with connect(url + resume, max_size=None, compression=None) as ws:
+                    async for text in ws:
+                        now = time.time()
+                        assert isinstance(text, str)
+                        acked = ACKED.match(text)
+                        if acked:
+                            await ws.send('{"type":"ack","v":' + acked.group(1) + "}")
+                            continue
+                        for frame in json.loads(text):
+                            note(frame, now)
+            except (ConnectionClosed, OSError) as exc:
+                events.put(("closed", repr(exc), "", "", time.time()))
+            await asyncio.sleep(0.5)
+
+    async def main() -> None:
+        task = asyncio.create_task(read())
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        task.cancel()
+
+    asyncio.run(main())
 
 
 # -- one step -------------------------------------------------------------------------------
