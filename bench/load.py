@@ -99,8 +99,10 @@ class Mix:
     telemetry: float = 0.15  # share of messages that are device telemetry
     readings: float = 0.05  # ... sensor readings; the rest are fixes
     panic_every_s: float = 2.0
-    excursion_s: float = 1.0  # a guard outside is back (its next fix) no sooner than this
-    settle_s: float = 0.3  # ... and goes out only this long after its previous fix
+    # The fixes around an excursion are this far apart at least (s): ingest runs in parallel,
+    # and a fix overtaking an older one of the same guard hides that one (docs/geofence.md).
+    excursion_s: float = 1.0  # outside -> back inside
+    settle_s: float = 0.5  # last inside -> outside
 
 
 @dataclass
@@ -118,8 +120,8 @@ class GuardState:
     guard: Guard
     spot: Spot
     zones: frozenset[str] | None = None  # None until its first fix
-    last_t: float = 0.0
-    not_before: float = 0.0
+    not_before: float = 0.0  # its next fix no sooner than this
+    leaving: bool = False  # its next fix is outside
     seq: int = 0
     at: tuple[float, float] = (0.0, 0.0)
 
@@ -276,19 +278,18 @@ class Workload:
         guard, spot = state.guard, state.spot
         if self.rng.random() < self.mix.outside:  # a random guard, not every 100th fix's
             self.pending += 1
-        go_out = (
-            self.pending > 0
-            and state.zones == spot.zones_in
-            and due - state.last_t >= self.mix.settle_s
-        )
-        if go_out:  # else the next guard that can goes out
-            self.pending -= 1
+        if state.leaving:  # its last fix inside was `settle_s` ago at least: out now
+            state.leaving = False
             lat, lon = self.rng.choice(spot.outside)
             zones: frozenset[str] = frozenset()
             state.not_before = due + self.mix.excursion_s
         else:
             lat, lon = self.rng.choice(spot.inside)
             zones = spot.zones_in
+            if self.pending and state.zones == spot.zones_in:  # this one goes out next
+                self.pending -= 1
+                state.leaving = True
+                state.not_before = due + self.mix.settle_s
         alerts = []
         if state.zones is not None and zones != state.zones:
             for zone_id in sorted(zones ^ state.zones):
@@ -302,7 +303,7 @@ class Workload:
                     scope=zone_id,
                 )
                 alerts.append((alert.alert_id, str(kind), guard.id))
-        state.zones, state.last_t, state.at = zones, due, (lat, lon)
+        state.zones, state.at = zones, (lat, lon)
         body = (
             f'{{"lat": {lat:.6f}, "lon": {lon:.6f}, "accuracy": 5.0, "speed": 1.2, '
             f'"heading": {self.rng.randrange(360)}, "seq": {self._next_seq(guard.id)}, '
