@@ -13,6 +13,8 @@ from rich.markup import escape
 
 from cli import launcher
 from cli.config import configure, show
+from cli.simulate import simulate
+from cli.verify import verify
 from core.errors import ConfigError, VigilError
 from core.settings import Loaded, Settings
 
@@ -118,6 +120,10 @@ def up(
         stack.close()
         if not os.environ.get("VIGIL_DETACHED"):
             (data_dir / launcher.PID_FILE).unlink(missing_ok=True)
+
+
+app.command()(simulate)
+app.command()(verify)
 
 
 config_app = typer.Typer(
