@@ -190,7 +190,7 @@ def parse_fleet(raw: dict[str, Any], source: str = "fleet") -> Fleet:
 def check_fleet(fleet: Fleet, source: str = "fleet") -> None:
     tenants = {t.id for t in fleet.tenants}
     sites = {s.id: s for s in fleet.sites}
-    devices = {d.id for d in fleet.devices}
+    devices = {d.id: d for d in fleet.devices}
     for i, site in enumerate(fleet.sites):
         if site.client_id not in tenants:
             raise ConfigError(f"{source}: sites[{i}].client_id: unknown tenant {site.client_id}")
@@ -215,6 +215,12 @@ def check_fleet(fleet: Fleet, source: str = "fleet") -> None:
         if guard.device_id and fleet.devices and guard.device_id not in devices:
             raise ConfigError(
                 f"{source}: guards[{i}].device_id: unknown device {guard.device_id!r}"
+            )
+        device = devices.get(guard.device_id or "")
+        if device is not None and device.client_id != guard.client_id:
+            raise ConfigError(
+                f"{source}: guards[{i}].device_id: device {guard.device_id!r} belongs to "
+                "another tenant"
             )
     for i, sensor in enumerate(fleet.sensors):
         if sensor.site_id not in sites:

@@ -19,6 +19,8 @@ import msgspec
 
 from core.errors import ConfigError
 
+#: A configured token secret shorter than this is refused (vigil's own: 64 hex digits).
+MIN_SECRET_CHARS = 32
 SAMPLE_FLEET = Path(__file__).resolve().parent.parent / "fleet" / "sample.yaml"
 
 
@@ -123,6 +125,8 @@ class Settings:
     tls_keyfile: str = ""
     #: Requests (WebSocket connections included) one Serve replica takes at once.
     serve_max_ongoing_requests: int = 2000
+    #: The largest request body the API takes (bytes); a larger one is a 413.
+    api_max_body_bytes: int = 1 << 20
     #: Serve replicas of the NOC app.
     serve_replicas: int = 1
     #: Messages waiting per WebSocket client; a client that cannot take an alert is dropped.
@@ -143,6 +147,14 @@ class Settings:
     #: A restarted notifier resumes deliveries, and a restarted router hands over tiers it had
     #: not handed over, of alerts raised or escalated this recently (s).
     notify_outbox_s: float = 86_400.0
+
+    def __post_init__(self) -> None:
+        if self.token_secret and len(self.token_secret) < MIN_SECRET_CHARS:
+            raise ConfigError(
+                f"token_secret: at least {MIN_SECRET_CHARS} characters (a guessable secret "
+                f"forges every token), got {len(self.token_secret)}; leave it empty and vigil "
+                "makes one"
+            )
 
     @property
     def broker(self) -> tuple[str, int]:

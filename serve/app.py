@@ -72,7 +72,7 @@ def build_app(services: Services) -> Starlette:
             Route("/api/openapi.json", spec),
             Route("/metrics", metrics_endpoint(settings)),
             WebSocketRoute("/ws", websocket.endpoint(services.hub, feed, fanout, services.secret)),
-            *routes(endpoints, services.secret),
+            *routes(endpoints, services.secret, settings.api_max_body_bytes),
             Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
         ]
     )

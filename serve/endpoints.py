@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from core.errors import VigilError
 from serve.tokens import AuthError, Principal, Role, verify
 
 log = logging.getLogger("vigil.api")
+#: The largest request body taken by default (Settings.api_max_body_bytes).
+MAX_BODY_BYTES = 1 << 20
 
 Body = TypeVar("Body", bound=msgspec.Struct)
 
@@ -112,9 +115,13 @@ class Call:
         if raw is None:
             return default
         try:
-            return int(float(raw) * 1e6)
+            seconds = float(raw)
         except ValueError:
             pass
+        else:
+            if not math.isfinite(seconds):
+                raise ApiError(400, name, f"expected a finite time, got {raw!r}")
+            return int(seconds * 1e6)
         try:
             when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
@@ -172,15 +179,31 @@ class Endpoint:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def routes(endpoints: list[Endpoint], secret: str) -> list[Route]:
-    """Starlette routes (one per path, its methods dispatched) for `endpoints`."""
+def routes(endpoints: list[Endpoint], secret: str, max_body: int = MAX_BODY_BYTES) -> list[Route]:
+    """Starlette routes (one per path, its methods dispatched) for `endpoints`; a body
+    larger than `max_body` bytes is a 413."""
     by_path: dict[str, dict[str, Endpoint]] = {}
     for endpoint in endpoints:
         by_path.setdefault(endpoint.path, {})[endpoint.method] = endpoint
     return [
-        Route(path, _dispatch(methods, secret), methods=list(methods))
+        Route(path, _dispatch(methods, secret, max_body), methods=list(methods))
         for path, methods in by_path.items()
     ]
+
+
+async def _read_body(request: Request, limit: int) -> None:
+    """Read the body, refusing it (413) as soon as it is larger than `limit`: a declared
+    length first, then what actually arrives. Starlette's `request.body()` returns it."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "body", f"larger than {limit} bytes ({declared})")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "body", f"larger than {limit} bytes")
+        chunks.append(chunk)
+    request._body = b"".join(chunks)  # what request.body() hands out
 
 
 def principal_of(request: Any, secret: str) -> Principal:
@@ -196,13 +219,15 @@ def principal_of(request: Any, secret: str) -> Principal:
 
 
 def _dispatch(
-    methods: dict[str, Endpoint], secret: str
+    methods: dict[str, Endpoint], secret: str, max_body: int
 ) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         endpoint = methods[request.method]
         try:
             principal = principal_of(request, secret)
             principal.require(endpoint.role)
+            if request.method in ("POST", "PUT", "PATCH"):  # a stranger's body is never read
+                await _read_body(request, max_body)
             result = await endpoint.handler(Call(request, principal))
         except Exception as exc:  # every failure becomes an answer naming what was wrong
             return error_response(exc)

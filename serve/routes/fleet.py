@@ -46,10 +46,12 @@ def _collection(s: Services, collection: str, kind: type[msgspec.Struct]) -> lis
     one = f"/api/{collection}/{{item_id}}"
 
     async def list_(call: Call) -> Any:
-        return await s.registry.items.remote(collection, call.tenant_filter())
+        items = await s.registry.items.remote(collection, call.tenant_filter())
+        return [_for(call, collection, item) for item in items]
 
     async def get(call: Call) -> Any:
-        return await s.registry.get.remote(collection, call.path("item_id"), call.principal.tenant)
+        item = await s.registry.get.remote(collection, call.path("item_id"), call.principal.tenant)
+        return _for(call, collection, item)
 
     async def create(call: Call) -> Any:
         body = await call.json()
@@ -87,6 +89,21 @@ def _collection(s: Services, collection: str, kind: type[msgspec.Struct]) -> lis
         ),
         Endpoint("DELETE", one, Role.ADMIN, delete, "Delete (refused while referenced)", tag),
     ]
+
+
+def _for(call: Call, collection: str, item: Any) -> Any:
+    """What the caller may see of an entity: a channel's URL holds its credentials (an
+    SMTP password, a webhook's token), shown to admins only; others see its scheme."""
+    if collection != "tenants" or call.principal.role >= Role.ADMIN:
+        return item
+    channels = [c | {"url": redacted(c["url"])} for c in item.get("channels", [])]
+    return item | {"channels": channels}
+
+
+def redacted(url: str) -> str:
+    """`mailtos://user:password@host/?to={email}` -> `mailtos://…`."""
+    scheme, found, _ = url.partition("://")
+    return f"{scheme}://…" if found else "…"
 
 
 def _zones(s: Services) -> list[Endpoint]:

@@ -163,6 +163,12 @@ def test_guard_carrying_an_unknown_device_names_guards_index_device_id() -> None
     assert "guards[0].device_id: unknown device 'dev-zz'" in config_error(raw)
 
 
+def test_guard_carrying_another_tenants_device_names_guards_index_device_id() -> None:
+    raw = fleet_with(tenants=[{"id": 1}, {"id": 2}])
+    raw["devices"][0]["client_id"] = 2
+    assert "guards[0].device_id: device 'dev-1' belongs to another tenant" in config_error(raw)
+
+
 def test_sensor_at_an_unknown_site_names_sensors_index_site_id() -> None:
     raw = fleet_with(sensors=[{"id": "s", "site_id": "nowhere", "kind": "smoke"}])
     assert "sensors[0].site_id" in config_error(raw)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Annotated, Any
 
 import httpx
@@ -139,3 +140,57 @@ def test_a_bad_body_is_400_naming_the_field(app: Starlette, content: bytes, fiel
 def test_no_token_is_401_before_the_body_is_read(app: Starlette) -> None:
     response = post(app, b"{not", token="")
     assert response.status_code == 401 and response.json()["field"] == "authorization"
+
+
+def every_route_with_a_body() -> list[Endpoint]:
+    from core.settings import Settings
+    from serve.app import api_endpoints
+    from serve.services import Services
+
+    services = Services(Settings(), SECRET, None, None, None, None, [], None)  # type: ignore[arg-type]
+    return [e for e in api_endpoints(services) if e.method in ("POST", "PUT", "PATCH")]
+
+
+@pytest.mark.parametrize(
+    "endpoint", every_route_with_a_body(), ids=lambda e: f"{e.method} {e.path}"
+)
+def test_a_body_over_the_limit_is_413_on_every_route_that_takes_one(endpoint: Endpoint) -> None:
+    """Refused before any handler runs (these have no actors behind them), whether the
+    body declares its length or arrives in chunks."""
+    app = Starlette(routes=routes([endpoint], SECRET, max_body=1000))
+    path = re.sub(r"\{[^}]+\}", "x", endpoint.path)
+    token = issue(SECRET, "admin", 1)
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def chunks() -> Any:
+        for _ in range(3):
+            yield b" " * 600
+
+    async def call(content: Any) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://vigil") as client:
+            return await client.request(endpoint.method, path, content=content, headers=headers)
+
+    for content in (b"x" * 20_000_000, chunks()):
+        response = asyncio.run(call(content))
+        assert response.status_code == 413, response.text
+        assert response.json()["field"] == "body"
+
+
+@pytest.mark.parametrize("raw", ["inf", "-inf", "nan", "1e400", "Infinity"])
+def test_a_time_that_is_not_finite_is_400_naming_the_parameter(raw: str) -> None:
+    async def since(call: Call) -> Any:
+        return {"since": call.time_us("since", 0)}
+
+    endpoint = Endpoint("GET", "/api/since", Role.VIEWER, since, "Since", "t")
+    app = Starlette(routes=routes([endpoint], SECRET))
+    headers = {"Authorization": f"Bearer {issue(SECRET, 'viewer', 1)}"}
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://vigil") as client:
+            return await client.get("/api/since", params={"since": raw}, headers=headers)
+
+    response = asyncio.run(call())
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "since"

@@ -9,6 +9,7 @@ from pathlib import Path
 import jwt
 import pytest
 
+from core.errors import ConfigError
 from core.settings import Settings
 from serve.tokens import AuthError, Forbidden, Role, issue, load_secret, verify
 
@@ -57,4 +58,20 @@ def test_the_secret_is_made_once_per_data_dir_readable_by_its_owner_only(tmp_pat
     assert len(first) == 64 and load_secret(settings) == first
     mode = stat.S_IMODE(os.stat(tmp_path / ".secret").st_mode)
     assert mode == 0o600
-    assert load_secret(settings.with_(token_secret="configured")) == "configured"
+    configured = "c" * 32
+    assert load_secret(settings.with_(token_secret=configured)) == configured
+
+
+def test_a_configured_secret_shorter_than_32_characters_is_refused_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match="token_secret: at least 32 characters"):
+        Settings(token_secret="short")
+
+
+def test_racing_processes_make_one_secret_and_never_read_a_partial_one(tmp_path: Path) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    settings = Settings(data_dir=tmp_path)
+    with ProcessPoolExecutor(4) as pool:
+        seen = set(pool.map(load_secret, [settings] * 16))
+    assert len(seen) == 1 and len(seen.pop()) == 64
+    assert [p.name for p in tmp_path.iterdir()] == [".secret"]

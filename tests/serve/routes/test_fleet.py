@@ -264,3 +264,41 @@ def test_ingest_and_shards_restarted_after_an_edit_know_the_edited_fleet(
         "the panic of the device added over REST",
     )
     assert noc.vigil.count("dead_letters", "topic = ?", [f"device/{device}/alert"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("who", "method", "path", "body", "field"),
+    [
+        ("admin2", "POST", "/api/devices", {"id": "dev-123", "client_id": 2}, "id"),
+        ("admin2", "PUT", "/api/devices/dev-123", {"client_id": 2}, "devices/dev-123"),
+        ("admin2", "PATCH", "/api/devices/dev-123", {"client_id": 2}, "devices/dev-123"),
+        ("admin2", "PATCH", "/api/guards/guard-201", {"device_id": "dev-123"}, "device_id"),
+        ("platform", "PATCH", "/api/guards/guard-123", {"device_id": "dev-201"}, "device_id"),
+    ],
+)
+def test_a_device_belongs_to_one_tenant_and_no_other_can_take_it_over(
+    clients: dict[str, Api], who: str, method: str, path: str, body: Any, field: str
+) -> None:
+    before = snapshot(clients)
+    response = clients[who].call(method, path, body)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["field"].startswith(field), response.json()
+    assert snapshot(clients) == before
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
+def test_only_an_admin_sees_a_channels_secret(noc: Noc, role: str) -> None:
+    from tests.alerts_fleet import TENANT
+
+    api = Api(noc, noc.token(role, TENANT, f"{role}@{TENANT}"))
+    real = {
+        c.id: c.url for c in next(t for t in noc.vigil.fleet.tenants if t.id == TENANT).channels
+    }
+    for tenant in [api.get(f"/api/tenants/{TENANT}"), *api.get("/api/tenants")]:
+        shown = {c["id"]: c["url"] for c in tenant["channels"]}
+        assert set(shown) == set(real)
+        for channel, url in shown.items():
+            if role == "admin":
+                assert url == real[channel]
+            else:
+                assert url == real[channel].split("://")[0] + "://…", url
