@@ -206,11 +206,14 @@ async def _read_body(request: Request, limit: int) -> None:
     request._body = b"".join(chunks)  # what request.body() hands out
 
 
-def principal_of(request: Any, secret: str) -> Principal:
+def principal_of(request: Any, secret: str, in_query: bool = False) -> Principal:
+    """Who is calling, from the Authorization header; `in_query`: also from `?token=`
+    (a WebSocket, which a browser cannot give headers). REST takes the header only: a
+    token in a URL ends up in proxies' and browsers' logs."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
-        token = request.query_params.get("token", "")
+        token = request.query_params.get("token", "") if in_query else ""
         if not token:
             raise AuthError("no bearer token (Authorization: Bearer <token>)")
     elif scheme.lower() != "bearer" or not token:

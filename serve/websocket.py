@@ -56,7 +56,7 @@ class Peer(Socket, Protocol):
 async def session(peer: Peer, hub: Any, feed: LiveFeed, fanout: Fanout, secret: str) -> None:
     """The whole life of one live-feed socket: authenticate, replay, then feed it."""
     try:
-        principal = principal_of(peer, secret)
+        principal = principal_of(peer, secret, in_query=True)
         since = int(peer.query_params.get("since", "0") or 0)
     except (AuthError, ValueError) as exc:
         await peer.close(UNAUTHORIZED, str(exc)[:120])

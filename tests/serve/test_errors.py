@@ -142,6 +142,20 @@ def test_no_token_is_401_before_the_body_is_read(app: Starlette) -> None:
     assert response.status_code == 401 and response.json()["field"] == "authorization"
 
 
+def test_rest_takes_a_token_from_the_authorization_header_only(app: Starlette) -> None:
+    token = issue(SECRET, "operator", 1)
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://vigil") as client:
+            return await client.post(
+                "/api/orders", params={"token": token}, content=b'{"name": "kit"}'
+            )
+
+    response = asyncio.run(call())
+    assert response.status_code == 401 and response.json()["field"] == "authorization"
+
+
 def every_route_with_a_body() -> list[Endpoint]:
     from core.settings import Settings
     from serve.app import api_endpoints
