@@ -88,7 +88,7 @@ class Truth:
     entity_type: str  # guard, device or sensor
     entity_id: str
     ts: float  # epoch s: the carrying message's stamp (for a silence, when it is due)
-    topic: str
+    topic: str  # the carrying message's; "" for a silence (no message carries it)
     #: The alert vigil should raise, None when the event should raise none.
     alert: AlertKind | None
     #: Who that alert is about (a carried device's alarm is raised on its guard).
@@ -96,7 +96,6 @@ class Truth:
     client_id: int
     scope: str = ""  # the zone of a crossing
     note: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         row = asdict(self)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 import shapely
@@ -61,7 +61,6 @@ class Walker:
     outside_left: int = 0
     inside: bool = True  # the true position is inside the patrol zone
     heading: float = 0.0
-    history: list[str] = field(default_factory=list)
 
     @staticmethod
     def place(guard: Guard, ground: geo.Ground, clear_m: float, rng: random.Random) -> Walker:

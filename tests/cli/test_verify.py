@@ -3,6 +3,7 @@ check when an outcome cannot be found (a lake that is not vigil's)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from tests.conftest import Noc
-from tests.receivers import HttpReceiver
+from tests.receivers import HttpReceiver, Mailbox
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +41,26 @@ def test_verify_passes_every_check_and_removes_what_it_made(
     assert "notification: smoke" in output and "FAIL" not in output
     assert tenants(noc) == before  # the run's tenant is gone again
     assert webhooks.find("verify-", "/hooks/verify")  # the webhook really was posted
+
+
+def test_with_a_tenant_admins_token_it_runs_in_that_tenant_and_pages_nobody(
+    noc: Noc, mailbox: Mailbox
+) -> None:
+    """Tenant 9 has per-person email, SMS and push, a webhook, an on-call list and a tier 2
+    after 2 s (tests/alerts_fleet.py): only the webhook hears of the run, and its critical
+    alerts were acknowledged before any tier 2."""
+    token = noc.token("admin", 9)
+    code, output = verify(noc, "--token", token, "--data", str(noc.vigil.data))
+    assert code == 0, output
+    assert "(tenant 9)" in output and "notification: panic" in output
+    run = re.search(r"run (\w+) as expected", output)
+    assert run is not None
+    headers = {"Authorization": f"Bearer {token}"}
+    guard = f"verify-{run[1]}-guard"
+    alerts = httpx.get(f"{noc.url}/api/alerts", params={"entity_id": guard}, headers=headers)
+    (panic,) = [a for a in alerts.json() if a["kind"] == "panic"]
+    assert panic["tier"] == 1 and panic["acknowledged_by"] and panic["status"] == "resolved"
+    assert not mailbox.find(run[1])
 
 
 def test_verify_fails_naming_the_lake_checks_when_the_lake_is_not_vigils(
