@@ -44,7 +44,9 @@ class DeviceSim:
         return self.guard_id or self.id
 
     def quiet(self, t: float) -> bool:
-        return t < self.quiet_until
+        """Sending nothing: silent, or offline until its "online" status has gone out (so
+        that status, not another message, is what brings it back)."""
+        return t < self.quiet_until or self.back_pending
 
     def heard(self, ts: float, topic: str) -> list[dict[str, Any]]:
         """A message from it at `ts`: after a silence, it should be back online."""
@@ -129,7 +131,7 @@ class DeviceSim:
         return []
 
     def back_due(self, t: float) -> bool:
-        return self.back_pending and not self.quiet(t)
+        return self.back_pending and t >= self.quiet_until
 
     def back_online(self, t: float) -> Draft:
         self.back_pending = False

@@ -228,3 +228,18 @@ def test_pacing_to_a_rate_spreads_each_round_over_its_interval() -> None:
     step = sim.params.interval_s / len(first)
     for a, b in itertools.pairwise(first):
         assert b.ts - a.ts == pytest.approx(step, abs=1e-5)  # stamps keep 6 decimals
+
+
+def test_a_device_that_said_offline_next_says_online_before_anything_else(
+    run: tuple[list[Outgoing], list[Truth]],
+) -> None:
+    messages, truths = run
+    carrier = {g.device_id: g.id for g in fleet().guards}
+    offline = [t for t in truths if t.event == Event.STATUS_OFFLINE]
+    assert offline
+    for truth in offline:
+        names = {truth.entity_id, carrier.get(truth.entity_id)}
+        after = [m for m in messages if m.ts > truth.ts and m.topic.split("/")[1] in names]
+        if after:
+            assert after[0].payload == "online", after[0]
+            assert [t.event for t in after[0].truths] == [Event.STATUS_ONLINE]
