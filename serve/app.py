@@ -28,6 +28,7 @@ from serve import openapi, websocket
 from serve.endpoints import Endpoint, routes
 from serve.fanout import Fanout
 from serve.feed import LiveFeed
+from serve.headers import SecurityHeaders
 from serve.history import History
 from serve.metrics import metrics_endpoint
 from serve.routes import alerts, commands, fleet, history, live, training
@@ -76,6 +77,7 @@ def build_app(services: Services) -> Starlette:
             Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
         ]
     )
+    app.add_middleware(SecurityHeaders, ws_port=settings.ws_port)
     app.state.fanout = fanout
     return app
 

@@ -31,19 +31,24 @@ def test_operator_sees_a_guard_move_a_panic_arrive_and_acknowledges_it(
     wait_for(lambda: _live(clients, guard), 10, "the guard's first fix on the live view")
 
     page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.goto(noc.url + "/")
+    violations = watch_csp(page)
+    response = page.goto(noc.url + "/")
+    assert response is not None
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
     page.fill("#token", noc.token("operator", 1, "olga@1"))
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("#login.hidden", state="attached", timeout=10_000)
     page.wait_for_selector("#site option[value='site-mg-road']", state="attached")
     page.select_option("#site", "site-mg-road")  # other tests' sites may widen "all sites"
-    page.wait_for_function(f"noc.marker({json.dumps(guard)}) !== null", timeout=10_000)
+    page.wait_for_function("g => noc.marker(g) !== null", arg=guard, timeout=10_000)
     before = page.evaluate(f"noc.marker({json.dumps(guard)})")
 
     noc.vigil.publish(f"guard/{guard}/gps", _fix(CAMPUS[0] + 0.0012, CAMPUS[1] + 0.0010))
     page.wait_for_function(
-        f"(m => m && (Math.abs(m.x - {before['x']}) > 5 || Math.abs(m.y - {before['y']}) > 5))"
-        f"(noc.marker({json.dumps(guard)}))",
+        "([g, b]) => (m => m && (Math.abs(m.x - b.x) > 5 || Math.abs(m.y - b.y) > 5))"
+        "(noc.marker(g))",
+        arg=[guard, before],
         timeout=10_000,
     )
 
@@ -59,11 +64,12 @@ def test_operator_sees_a_guard_move_a_panic_arrive_and_acknowledges_it(
     assert alert_id and "panic" in (page.text_content(item) or "")
 
     last = crew[-1]
-    page.wait_for_function(f"noc.marker({json.dumps(last)}) !== null", timeout=10_000)
+    page.wait_for_function("g => noc.marker(g) !== null", arg=last, timeout=10_000)
     was = page.evaluate(f"noc.marker({json.dumps(last)})")
     _walk(noc, crew, 1)
     page.wait_for_function(  # the crew's walk reached the map, for the screenshot
-        f"(m => m && (m.x !== {was['x']} || m.y !== {was['y']}))(noc.marker({json.dumps(last)}))",
+        "([g, w]) => (m => m && (m.x !== w.x || m.y !== w.y))(noc.marker(g))",
+        arg=[last, was],
         timeout=10_000,
     )
     page.click(f"{item} button[data-action=acknowledge]")
@@ -88,7 +94,27 @@ def test_operator_sees_a_guard_move_a_panic_arrive_and_acknowledges_it(
     )
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
+    assert violations + page.evaluate("window.cspViolations") == []  # it all ran under the CSP
     page.close()
+
+
+def watch_csp(page: Any) -> list[str]:
+    """What the page's Content-Security-Policy blocked: the console's reports, and each
+    `securitypolicyviolation` event in `window.cspViolations` (an init script, which the
+    policy does not govern)."""
+    seen: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            seen.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    page.add_init_script(
+        "window.cspViolations = [];"
+        "document.addEventListener('securitypolicyviolation', e =>"
+        " window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    return seen
 
 
 def test_the_page_reconnects_by_itself_after_a_hub_restart_and_shows_the_next_panic(
@@ -101,19 +127,19 @@ def test_the_page_reconnects_by_itself_after_a_hub_restart_and_shows_the_next_pa
     page.goto(noc.url + "/")
     page.fill("#token", noc.token("operator", 1, "olga@1"))
     page.click("#login-form button[type=submit]")
-    page.wait_for_function("noc.state.live", timeout=10_000)
+    page.wait_for_function("() => noc.state.live", timeout=10_000)
     before = page.evaluate("({connects: noc.state.connects, epoch: noc.state.epoch})")
 
     # The Hub's restart closes every live socket (4000: resync); its seq starts over.
     restart(noc.vigil.runtime.hub)
     page.wait_for_function(
-        f"noc.state.live && noc.state.connects > {before['connects']}"
-        f" && noc.state.epoch !== {json.dumps(before['epoch'])}",
+        "b => noc.state.live && noc.state.connects > b.connects && noc.state.epoch !== b.epoch",
+        arg=before,
         timeout=30_000,
     )
     noc.vigil.publish(f"device/{device}/alert", '{"type": "panic"}')
     page.wait_for_selector(f"#alerts li.open:has-text('{guard}')", timeout=10_000)
-    page.wait_for_function(f"noc.marker({json.dumps(guard)}) !== null", timeout=10_000)
+    page.wait_for_function("g => noc.marker(g) !== null", arg=guard, timeout=10_000)
     page.close()
 
 
