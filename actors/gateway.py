@@ -42,6 +42,7 @@ from core.settings import Settings
 from serve.fanout import Fanout
 from serve.feed import LiveFeed
 from serve.tasks import Tasks
+from serve.tokens import Revocations
 from serve.websocket import session
 
 log = logging.getLogger("vigil.gateway")
@@ -104,6 +105,7 @@ class WsGateway:
     def __init__(self, settings: Settings, secret: str, host: str = "127.0.0.1") -> None:
         self.settings = settings
         self.secret = secret
+        self.revoked = Revocations(settings.data_dir)
         self.host = host
         self.port = settings.ws_port
         self.started_at = time.time()
@@ -179,7 +181,8 @@ class WsGateway:
         raise StartupError(f"live feed gateway: the server on port {self.port} closed")
 
     async def _handle(self, connection: ServerConnection) -> None:
-        await session(GatewaySocket(connection), self.hub, self.feed, self.fanout, self.secret)
+        peer = GatewaySocket(connection)
+        await session(peer, self.hub, self.feed, self.fanout, self.secret, self.revoked)
 
 
 def _tls(settings: Settings) -> ssl.SSLContext | None:

@@ -244,15 +244,34 @@ def token_create(
         "data"
     ),
 ) -> None:
-    """Print a signed bearer token for the API and the NOC page."""
-    from serve.tokens import AuthError, issue, load_secret
+    """Print a signed bearer token for the API and the NOC page (its id, which `vigil
+    token revoke` takes, goes to stderr)."""
+    from serve.tokens import AuthError, issue, load_secret, token_id
 
-    secret = load_secret(Settings(data_dir=data.resolve()))
+    settings = Settings(data_dir=data.resolve())
     try:
-        print(issue(secret, role, tenant, user, ttl_h))
+        token = issue(load_secret(settings), role, tenant, user, ttl_h, settings.token_max_ttl_h)
     except AuthError as exc:
         console.print(f"[red]✗[/] {exc}")
         raise typer.Exit(2) from None
+    print(token)
+    Console(stderr=True).print(f"token id {token_id(token)}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token: Annotated[str, typer.Argument(help="The token, or its id.")],
+    data: Annotated[Path, typer.Option(help="The --data folder vigil runs with.")] = Path("data"),
+) -> None:
+    """Revoke a token at once: REST answers it 401, its open live-feed sockets close."""
+    from serve.tokens import AuthError, Revocations
+
+    try:
+        ident = Revocations(data.resolve()).revoke(token)
+    except AuthError as exc:
+        console.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"[green]✓[/] revoked token {ident}")
 
 
 train_app = typer.Typer(help="Anomaly model training runs (through the API).", no_args_is_help=True)

@@ -118,6 +118,8 @@ class Settings:
     # -- the Serve app (serve/) --
     #: Secret signing API tokens; empty: read from <data_dir>/.secret (created, mode 0600).
     token_secret: str = ""
+    #: The longest lifetime a token may be issued with (h).
+    token_max_ttl_h: float = 168.0
     #: Lifetime of a token `vigil token create` prints, unless told otherwise (h).
     token_ttl_h: float = 12.0
     #: TLS certificate and key (PEM) for https/wss; empty: plain http/ws.

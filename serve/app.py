@@ -34,7 +34,7 @@ from serve.metrics import metrics_endpoint
 from serve.routes import alerts, commands, fleet, history, live, training
 from serve.services import Services
 from serve.tasks import Tasks
-from serve.tokens import load_secret
+from serve.tokens import Revocations, load_secret
 
 STATIC = files("serve").joinpath("static")
 PAGE = STATIC.joinpath("noc.html").read_text()
@@ -53,6 +53,7 @@ def build_app(services: Services) -> Starlette:
     fanout = Fanout(settings.ws_queue)
     tasks = Tasks("noc replica")  # a dead feed loop ends the replica; Serve starts another
     feed = LiveFeed(services.hub, fanout, settings.ws_position_interval_s, tasks=tasks)
+    revoked = Revocations(settings.data_dir)
 
     async def index(_: Request) -> HTMLResponse:
         return HTMLResponse(PAGE)
@@ -72,8 +73,10 @@ def build_app(services: Services) -> Starlette:
             Route("/healthz", healthz),
             Route("/api/openapi.json", spec),
             Route("/metrics", metrics_endpoint(settings)),
-            WebSocketRoute("/ws", websocket.endpoint(services.hub, feed, fanout, services.secret)),
-            *routes(endpoints, services.secret, settings.api_max_body_bytes),
+            WebSocketRoute(
+                "/ws", websocket.endpoint(services.hub, feed, fanout, services.secret, revoked)
+            ),
+            *routes(endpoints, services.secret, settings.api_max_body_bytes, revoked),
             Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
         ]
     )

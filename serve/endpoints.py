@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.errors import VigilError
-from serve.tokens import AuthError, Principal, Role, verify
+from serve.tokens import AuthError, Principal, Revocations, Role, verify
 
 log = logging.getLogger("vigil.api")
 #: The largest request body taken by default (Settings.api_max_body_bytes).
@@ -179,14 +179,19 @@ class Endpoint:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def routes(endpoints: list[Endpoint], secret: str, max_body: int = MAX_BODY_BYTES) -> list[Route]:
+def routes(
+    endpoints: list[Endpoint],
+    secret: str,
+    max_body: int = MAX_BODY_BYTES,
+    revoked: Revocations | None = None,
+) -> list[Route]:
     """Starlette routes (one per path, its methods dispatched) for `endpoints`; a body
     larger than `max_body` bytes is a 413."""
     by_path: dict[str, dict[str, Endpoint]] = {}
     for endpoint in endpoints:
         by_path.setdefault(endpoint.path, {})[endpoint.method] = endpoint
     return [
-        Route(path, _dispatch(methods, secret, max_body), methods=list(methods))
+        Route(path, _dispatch(methods, secret, max_body, revoked), methods=list(methods))
         for path, methods in by_path.items()
     ]
 
@@ -206,7 +211,9 @@ async def _read_body(request: Request, limit: int) -> None:
     request._body = b"".join(chunks)  # what request.body() hands out
 
 
-def principal_of(request: Any, secret: str, in_query: bool = False) -> Principal:
+def principal_of(
+    request: Any, secret: str, in_query: bool = False, revoked: Revocations | None = None
+) -> Principal:
     """Who is calling, from the Authorization header; `in_query`: also from `?token=`
     (a WebSocket, which a browser cannot give headers). REST takes the header only: a
     token in a URL ends up in proxies' and browsers' logs."""
@@ -218,16 +225,16 @@ def principal_of(request: Any, secret: str, in_query: bool = False) -> Principal
             raise AuthError("no bearer token (Authorization: Bearer <token>)")
     elif scheme.lower() != "bearer" or not token:
         raise AuthError("Authorization header must be 'Bearer <token>'")
-    return verify(secret, token.strip())
+    return verify(secret, token.strip(), revoked)
 
 
 def _dispatch(
-    methods: dict[str, Endpoint], secret: str, max_body: int
+    methods: dict[str, Endpoint], secret: str, max_body: int, revoked: Revocations | None
 ) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         endpoint = methods[request.method]
         try:
-            principal = principal_of(request, secret)
+            principal = principal_of(request, secret, revoked=revoked)
             principal.require(endpoint.role)
             if request.method in ("POST", "PUT", "PATCH"):  # a stranger's body is never read
                 await _read_body(request, max_body)

@@ -19,8 +19,10 @@ Close codes: 4401 no or bad token, 4008 too slow to take its alerts, 4000 resync
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -31,11 +33,12 @@ from core.messages import Hello, Replay, encode
 from serve.endpoints import principal_of
 from serve.fanout import Fanout, Socket
 from serve.feed import LiveFeed
-from serve.tokens import AuthError
+from serve.tokens import AuthError, Principal, Revocations
 
 log = logging.getLogger("vigil.websocket")
 
 UNAUTHORIZED = 4401
+TOKEN_CHECK_S = 1.0  # an expired or revoked token's socket is closed this soon
 
 
 class Peer(Socket, Protocol):
@@ -53,10 +56,18 @@ class Peer(Socket, Protocol):
         ...
 
 
-async def session(peer: Peer, hub: Any, feed: LiveFeed, fanout: Fanout, secret: str) -> None:
-    """The whole life of one live-feed socket: authenticate, replay, then feed it."""
+async def session(
+    peer: Peer,
+    hub: Any,
+    feed: LiveFeed,
+    fanout: Fanout,
+    secret: str,
+    revoked: Revocations | None = None,
+) -> None:
+    """The whole life of one live-feed socket: authenticate, replay, then feed it; it is
+    closed (4401) once its token expires or is revoked."""
     try:
-        principal = principal_of(peer, secret, in_query=True)
+        principal = principal_of(peer, secret, in_query=True, revoked=revoked)
         since = int(peer.query_params.get("since", "0") or 0)
     except (AuthError, ValueError) as exc:
         await peer.close(UNAUTHORIZED, str(exc)[:120])
@@ -65,6 +76,7 @@ async def session(peer: Peer, hub: Any, feed: LiveFeed, fanout: Fanout, secret: 
     acks = peer.query_params.get("ack") == "1"
     positions = peer.query_params.get("positions", "1") != "0"
     client = fanout.add(peer, principal.user, principal.tenant, acks, positions)
+    guard = asyncio.create_task(_close_when_invalid(peer, principal, revoked))
     try:
         channels = [user_channel(principal.user)]
         if principal.tenant is not None:
@@ -97,7 +109,24 @@ async def session(peer: Peer, hub: Any, feed: LiveFeed, fanout: Fanout, secret: 
             if version is not None:
                 client.acknowledged(version)
     finally:
+        guard.cancel()
         fanout.remove(client)
+
+
+async def _close_when_invalid(
+    peer: Peer, principal: Principal, revoked: Revocations | None
+) -> None:
+    """Close the socket (4401) once its token has expired or been revoked."""
+    while True:
+        await asyncio.sleep(TOKEN_CHECK_S)
+        if time.time() >= principal.expires_at:
+            why = "token expired"
+        elif revoked is not None and principal.token_id and principal.token_id in revoked:
+            why = "token revoked"
+        else:
+            continue
+        await peer.close(UNAUTHORIZED, why)
+        return
 
 
 class StarletteSocket:
@@ -124,10 +153,12 @@ class StarletteSocket:
         return message.get("text") or ""
 
 
-def endpoint(hub: Any, feed: LiveFeed, fanout: Fanout, secret: str) -> Any:
+def endpoint(
+    hub: Any, feed: LiveFeed, fanout: Fanout, secret: str, revoked: Revocations | None = None
+) -> Any:
     async def websocket(ws: WebSocket) -> None:
         await ws.accept()
-        await session(StarletteSocket(ws), hub, feed, fanout, secret)
+        await session(StarletteSocket(ws), hub, feed, fanout, secret, revoked)
 
     return websocket
 

@@ -11,7 +11,16 @@ import pytest
 
 from core.errors import ConfigError
 from core.settings import Settings
-from serve.tokens import AuthError, Forbidden, Role, issue, load_secret, verify
+from serve.tokens import (
+    AuthError,
+    Forbidden,
+    Revocations,
+    Role,
+    issue,
+    load_secret,
+    token_id,
+    verify,
+)
 
 SECRET = "s" * 32
 
@@ -75,3 +84,38 @@ def test_racing_processes_make_one_secret_and_never_read_a_partial_one(tmp_path:
         seen = set(pool.map(load_secret, [settings] * 16))
     assert len(seen) == 1 and len(seen.pop()) == 64
     assert [p.name for p in tmp_path.iterdir()] == [".secret"]
+
+
+def test_a_token_longer_than_the_maximum_lifetime_is_refused() -> None:
+    with pytest.raises(AuthError, match="ttl_h: at most 168 hours"):
+        issue(SECRET, "operator", 1, ttl_h=169, max_ttl_h=168)
+
+
+def test_a_revoked_token_is_refused_by_every_reader_of_the_list(tmp_path: Path) -> None:
+    kept, dropped = issue(SECRET, "viewer", 1), issue(SECRET, "viewer", 1)
+    reader = Revocations(tmp_path)  # a replica's, reading before the revocation
+    assert verify(SECRET, dropped, reader).user == "viewer@1"
+    Revocations(tmp_path).revoke(token_id(dropped))  # `vigil token revoke <id>`
+    with pytest.raises(AuthError, match="token revoked"):
+        verify(SECRET, dropped, reader)
+    assert verify(SECRET, kept, reader).token_id == token_id(kept)
+
+
+def test_vigil_token_create_then_revoke_by_its_printed_id(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    runner = CliRunner()
+    created = runner.invoke(app, ["token", "create", "--role", "viewer", "--data", str(tmp_path)])
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[0]
+    ident = token_id(token)
+    assert f"token id {ident}" in created.stderr
+    revoked = runner.invoke(app, ["token", "revoke", ident, "--data", str(tmp_path)])
+    assert revoked.exit_code == 0 and f"revoked token {ident}" in revoked.output
+    with pytest.raises(AuthError, match="token revoked"):
+        verify(load_secret(Settings(data_dir=tmp_path)), token, Revocations(tmp_path))
+    too_long = ["token", "create", "--ttl-h", "1000", "--data", str(tmp_path)]
+    refused = runner.invoke(app, too_long)
+    assert refused.exit_code == 2 and "ttl_h: at most 168 hours" in refused.output

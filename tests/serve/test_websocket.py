@@ -128,3 +128,30 @@ def _wait_alert(api: Api, guard: str) -> None:
     from tests.conftest import wait_for
 
     wait_for(lambda: api.get("/api/alerts", entity_id=guard), 10, f"{guard}'s alert")
+
+
+@pytest.mark.parametrize("by", ["token", "id"])
+def test_a_revoked_token_gets_401_on_rest_and_its_open_socket_closes_within_5_s(
+    noc: Noc, by: str
+) -> None:
+    import time
+
+    from serve.tokens import Revocations, token_id
+
+    token = noc.token("operator", 1, f"revoked-by-{by}@1")
+    api = Api(noc, token)
+    assert api.call("GET", "/api/alerts").status_code == 200
+    with feed(noc, token) as ws:
+        receive_until(ws, lambda m: m["type"] == "hello", 10)
+        Revocations(noc.settings.data_dir).revoke(token if by == "token" else token_id(token))
+        revoked_at = time.monotonic()
+        assert api.call("GET", "/api/alerts").status_code == 401  # at once
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=max(0.1, 5 - (time.monotonic() - revoked_at)))
+        assert time.monotonic() - revoked_at <= 5
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        assert closed.value.rcvd.reason == "token revoked"
+    with feed(noc, token) as ws, pytest.raises(ConnectionClosed) as refused:
+        ws.recv(timeout=5)  # a new socket with it is refused before its hello
+    assert refused.value.rcvd is not None and refused.value.rcvd.code == 4401
