@@ -118,6 +118,8 @@ class Settings:
     # -- the Serve app (serve/) --
     #: Secret signing API tokens; empty: read from <data_dir>/.secret (created, mode 0600).
     token_secret: str = ""
+    #: A scrape of /metrics must send it as a bearer token; empty: /metrics is open.
+    metrics_token: str = ""
     #: The longest lifetime a token may be issued with (h).
     token_max_ttl_h: float = 168.0
     #: Lifetime of a token `vigil token create` prints, unless told otherwise (h).

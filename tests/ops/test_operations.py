@@ -30,8 +30,10 @@ global: {{scrape_interval: 1s, evaluation_interval: 1s}}
 scrape_configs:
   - job_name: vigil
     metrics_path: /metrics
+    authorization: {{credentials: "{token}"}}
     static_configs: [{{targets: ["127.0.0.1:{port}"]}}]
 """
+METRICS_TOKEN = "scrape-" + "m" * 32  # vigil up gets it as VIGIL_METRICS_TOKEN
 
 
 @dataclass
@@ -100,13 +102,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             str(free_port()),
         ],
         cwd=REPO,
+        env={**os.environ, "VIGIL_METRICS_TOKEN": METRICS_TOKEN},
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert up.returncode == 0, up.stdout + up.stderr
     prometheus_port = free_port()
-    (root / "prometheus.yml").write_text(PROMETHEUS_CONFIG.format(port=http))
+    config = PROMETHEUS_CONFIG.format(port=http, token=METRICS_TOKEN)
+    (root / "prometheus.yml").write_text(config)
     prometheus = subprocess.Popen(
         [
             shutil.which("prometheus") or "/usr/bin/prometheus",
@@ -160,6 +164,17 @@ def test_every_dashboard_query_returns_a_series_from_a_real_prometheus(stack: St
     )
     for dashboard, title, expr in dashboard_queries():
         wait_for(lambda e=expr: stack.query(e), 90, f"{dashboard} / {title}: {expr}", interval=0.5)
+
+
+def test_metrics_answer_only_a_scrape_with_the_metrics_token(stack: Stack) -> None:
+    url = f"http://127.0.0.1:{stack.http}/metrics"
+    for header in ({}, {"Authorization": "Bearer wrong"}):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(url, headers=header), timeout=5)
+        assert refused.value.code == 401
+    scrape = urllib.request.Request(url, headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    with urllib.request.urlopen(scrape, timeout=5) as response:
+        assert b"vigil_actor_up" in response.read()
 
 
 def test_health_passes_on_a_healthy_system(stack: Stack) -> None:
