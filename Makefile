@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SIMULATE ?= 200
 
-.PHONY: up test lint typecheck pytest bench chaos system-deps clean
+.PHONY: up test lint typecheck pytest bench chaos fuzz system-deps clean
 
 up: $(VENV)/.installed system-deps
 	$(BIN)/vigil up --simulate $(SIMULATE)
@@ -31,6 +31,11 @@ bench: $(VENV)/.installed system-deps
 # filled, under a 1,000-guard QoS 1 stream; the table goes to docs/reliability.md.
 chaos: $(VENV)/.installed system-deps
 	$(BIN)/python -m tests.chaos.run --docs docs/reliability.md --json bench/results/chaos.json
+
+# 100,000 generated hostile inputs: MQTT payloads and topics, fleet files, REST bodies,
+# fleet edits (tests/core/test_fuzz.py); make test runs 1,600 of them.
+fuzz: $(VENV)/.installed
+	VIGIL_FUZZ=1 $(BIN)/pytest -q tests/core/test_fuzz.py
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
