@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 RECHARGE_BELOW_PCT = 8.0  # a guard swaps a battery this flat
 NUMERIC = {"temperature": (22.0, 2.5, 0.15), "humidity": (55.0, -10.0, 0.5)}  # base, amp, noise
 SPIKE = 45.0  # how far an injected spike is off the pattern
+#: How long (s) an active reading lasts before the sensor reports it cleared: a door stands
+#: open for a while, smoke lingers. Never one message later: vigil's ingest is parallel, and
+#: a clear overtaking its alarm would make the alarm the older reading, which is ignored.
+ACTIVE_S = {"smoke": (30.0, 120.0), "door": (5.0, 30.0), "motion": (2.0, 10.0)}
 
 
 @dataclass
@@ -225,7 +229,7 @@ class SensorSim:
             return self._reading(False)  # all quiet: vigil's edge starts where this run does
         if self.kind in ("door", "motion") and self._routine_allowed(t, interval_s):
             if rng.random() < (0.05 if self.kind == "door" else 0.1):
-                self.clear_at = t + 0.5 * interval_s
+                self.clear_at = t + rng.uniform(*ACTIVE_S[self.kind])
                 return self._reading(True)
             return None
         if (index + n) % (2 * every) == 0:
@@ -258,7 +262,7 @@ class SensorSim:
             draft = self._reading(round(self.value(t, rng) + SPIKE, 2))
             draft.truths.append(self._truth(event, AlertKind.ANOMALY, anomaly_note))
             return draft
-        self.clear_at = t + rng.randint(1, 3) * interval_s - 0.5 * interval_s
+        self.clear_at = t + rng.uniform(*ACTIVE_S.get(self.kind, (5.0, 30.0)))
         kind = {
             Event.SMOKE: AlertKind.SMOKE,
             Event.DOOR_AFTER_HOURS: AlertKind.DOOR_AFTER_HOURS,

@@ -149,7 +149,10 @@ def excursion(
         crossing = ray.intersection(border)
         if crossing.is_empty:
             continue
-        out = shapely.Point(start).distance(crossing) + clear_m + rng.uniform(10, 40)
+        d0 = shapely.Point(start).distance(crossing)
+        if not _steep(border, start, angle, d0, clear_m):
+            continue
+        out = d0 + clear_m + rng.uniform(10, 40)
         target = (start[0] + out * math.cos(angle), start[1] + out * math.sin(angle))
         leg = shapely.LineString([start, target])
         crossings = leg.intersection(border)
@@ -161,6 +164,18 @@ def excursion(
             continue
         return target
     return None
+
+
+def _steep(
+    border: BaseGeometry, start: tuple[float, float], angle: float, d0: float, s: float
+) -> bool:
+    """The leg crosses the border at 45 degrees or more: `s` before and after the crossing
+    it is at least 0.7 s from the border, so a guard is not long near it (unsure fixes)."""
+    for d in (d0 - s, d0 + s):
+        point = shapely.Point(start[0] + d * math.cos(angle), start[1] + d * math.sin(angle))
+        if d < 0 or point.distance(border) < 0.7 * s:
+            return False
+    return True
 
 
 def noisy(x: float, y: float, accuracy_m: float, rng: random.Random) -> tuple[float, float, float]:

@@ -100,7 +100,7 @@ def known(run: str, tenant: int, tenant_name: str = "") -> Known:
         5: [Injection(Event.MOTION_ARMED, sensors[2].id)],
         6: [Injection(Event.STATUS_OFFLINE, button.id)],
         7: [Injection(Event.BATTERY_LOW, tracker.id)],
-        14: [Injection(Event.BATTERY_COLLAPSE, button.id)],
+        20: [Injection(Event.BATTERY_COLLAPSE, button.id)],
     }
     return Known(
         run,
@@ -114,7 +114,8 @@ def known(run: str, tenant: int, tenant_name: str = "") -> Known:
 
 
 def simulation(scenario: Known, start: float, params: Params) -> Simulation:
-    fast = replace(params, interval_s=INTERVAL_S, speed_mps=SPEED_MPS)
+    # Offline for 2 s: its "online" must not overtake its "offline" in vigil's parallel ingest.
+    fast = replace(params, interval_s=INTERVAL_S, speed_mps=SPEED_MPS, offline_rounds=10)
     sim = Simulation(scenario.fleet, seed=SEED, start=start, params=fast, plan=scenario.plan)
     for device in sim.devices.values():
         device.battery = 90.0  # full: the low battery and the collapse are the plan's

@@ -196,7 +196,8 @@ def test_exits_leave_the_zone_and_patrols_stay_clear_of_its_border(
             if border_m(zone, body["lat"], body["lon"]) > band:
                 assert inside != out, (guard_id, i, fix)
                 sure_outside += out
-            else:
+            elif not out and i < len(fixes) - 40:  # (the run may end as a guard walks out)
+                # inside, unsure only just before an exit or just after a return
                 assert min(abs(i - c) for c in crossings) <= 8, (guard_id, i, fix)
 
 
