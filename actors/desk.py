@@ -189,7 +189,7 @@ class TrainingDesk:
         data = {k: v for k, v in asdict(run).items() if k != "worker_pid"}
         namespace = self.settings.namespace
         try:
-            broadcast_to_user(run.user, type, data, priority, namespace=namespace)
+            broadcast_to_user(run.client_id, run.user, type, data, priority, namespace=namespace)
             if run.client_id is not None:
                 broadcast_to_noc(run.client_id, type, data, priority, namespace=namespace)
         except Exception:  # no Hub (a bench without vigil): progress stays in `run`

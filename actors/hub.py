@@ -31,21 +31,24 @@ import ray
 
 from core import heap, names
 from core.alerts import Alert
-from core.messages import ALERT, ALERT_EVENT, Cursor, Message, Position, Priority, Pull, Replay
+from core.messages import (
+    ALERT,
+    ALERT_EVENT,
+    Cursor,
+    Message,
+    Position,
+    Priority,
+    Pull,
+    Replay,
+    noc_channel,
+    user_channel,
+)
 from core.ordered import after
 
 FEED_SIZE = 1000  # alerts and events kept for `snapshot`
 CHANNEL_LOG = 5000  # messages kept per channel for resume
 PULL_LOG = 50_000  # messages kept for pullers (all channels)
 HIGH, NORMAL = Priority.HIGH, Priority.NORMAL
-
-
-def noc_channel(client_id: int) -> str:
-    return f"noc:{client_id}"
-
-
-def user_channel(user_id: str) -> str:
-    return f"user:{user_id}"
 
 
 @ray.remote
@@ -244,7 +247,14 @@ def broadcast_to_noc(
 
 
 def broadcast_to_user(
-    user_id: str, type: str, data: dict[str, Any], priority: str = NORMAL, namespace: str = "vigil"
+    client_id: int | None,
+    user_id: str,
+    type: str,
+    data: dict[str, Any],
+    priority: str = NORMAL,
+    namespace: str = "vigil",
 ) -> Any:
-    """Send to every page the user `user_id` (a token's `sub`) has open."""
-    return _hub(namespace).broadcast.remote(user_channel(user_id), type, data, priority)
+    """Send to every page the user `user_id` (a token's `sub`) of tenant `client_id` has
+    open."""
+    channel = user_channel(client_id, user_id)
+    return _hub(namespace).broadcast.remote(channel, type, data, priority)

@@ -111,3 +111,13 @@ class Hello(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="he
 def encode(value: Any) -> bytes:
     """JSON of a frame; values JSON has no type for are sent as their text."""
     return msgspec.json.encode(value, enc_hook=str)
+
+
+def noc_channel(client_id: int) -> str:
+    return f"noc:{client_id}"
+
+
+def user_channel(client_id: int | None, user_id: str) -> str:
+    """A user's own channel, keyed by tenant and user: the same user name in two tenants
+    is two people ("*": an all-tenant admin)."""
+    return f"user:{'*' if client_id is None else client_id}:{user_id}"

@@ -38,6 +38,7 @@ from core.messages import (
     PositionsFrame,
     Priority,
     encode,
+    user_channel,
 )
 from core.ordered import after
 
@@ -322,7 +323,7 @@ def _first(entry: tuple[int, int, list[Any]]) -> int:
 def _addressed(client: Client, kind: str, name: str) -> bool:
     if kind == "noc":
         return _sees(client, int(name))
-    return kind == "user" and client.user == name
+    return kind == "user" and user_channel(client.tenant, client.user) == f"user:{name}"
 
 
 def _sees(client: Client, tenant: int) -> bool:

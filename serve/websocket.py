@@ -28,8 +28,7 @@ from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from actors.hub import noc_channel, user_channel
-from core.messages import Hello, Replay, encode
+from core.messages import Hello, Replay, encode, noc_channel, user_channel
 from serve.endpoints import principal_of
 from serve.fanout import Fanout, Socket
 from serve.feed import LiveFeed
@@ -78,7 +77,7 @@ async def session(
     client = fanout.add(peer, principal.user, principal.tenant, acks, positions)
     guard = asyncio.create_task(_close_when_invalid(peer, principal, revoked))
     try:
-        channels = [user_channel(principal.user)]
+        channels = [user_channel(principal.tenant, principal.user)]
         if principal.tenant is not None:
             channels.append(noc_channel(principal.tenant))
         epoch = peer.query_params.get("epoch", "")

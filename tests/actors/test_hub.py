@@ -56,9 +56,9 @@ def test_a_long_poll_returns_as_soon_as_an_alert_is_published(hub: Any) -> None:
 
 def test_replay_gives_a_channels_messages_after_a_seq_in_order(hub: Any) -> None:
     ray.get(hub.publish_alerts.remote([panic("a", 1, 1), panic("b", 2, 2), panic("c", 1, 3)]))
-    ray.get(hub.broadcast.remote(user_channel("u1"), "training_progress", {"p": 1}))
+    ray.get(hub.broadcast.remote(user_channel(1, "u1"), "training_progress", {"p": 1}))
     cursor = ray.get(hub.cursor.remote())
-    found = ray.get(hub.replay.remote([noc_channel(1), user_channel("u1")], 1, cursor.epoch))
+    found = ray.get(hub.replay.remote([noc_channel(1), user_channel(1, "u1")], 1, cursor.epoch))
     assert [m.seq for m in found.messages] == [3, 4] and found.complete
     assert ray.get(hub.replay.remote([noc_channel(1)], 0, "old-epoch")).complete is False
     everyone = ray.get(hub.replay.remote([], 0, cursor.epoch, all_noc=True))

@@ -82,7 +82,7 @@ def test_a_run_started_through_the_api_streams_progress_to_its_user_and_no_other
         seen = until_final(mine, run["run_id"], timeout=150)
         others = drain(colleague, 1.0), drain(stranger, 0.5)
     progress = [
-        m for m in seen if m["type"] == "training_progress" and m["channel"] == "user:trainer@1"
+        m for m in seen if m["type"] == "training_progress" and m["channel"] == "user:1:trainer@1"
     ]
     final = starter.get(f"/api/training/runs/{run['run_id']}")
     assert final["status"] == "succeeded", final["error"]
@@ -92,7 +92,7 @@ def test_a_run_started_through_the_api_streams_progress_to_its_user_and_no_other
         p["data"]["rows_done"] for p in progress
     )
     colleague_seen, stranger_seen = others
-    assert not [m for m in colleague_seen if m.get("channel") == "user:bystander@1"]
+    assert not [m for m in colleague_seen if m.get("channel") == "user:1:bystander@1"]
     assert not [m for m in colleague_seen if m.get("channel", "").startswith("user:")]
     assert not [m for m in stranger_seen if m["type"].startswith("training")]
     assert final["version"] in [m["version"] for m in starter.get("/api/training/models")]

@@ -105,23 +105,27 @@ def test_broadcasts_from_ray_reach_the_users_channel_and_the_tenants_noc_only(
         feed(noc, noc.token("operator", 1, "trainer@1")) as mine,
         feed(noc, noc.token("operator", 1, "someone@1")) as colleague,
         feed(noc, noc.token("operator", 2, "trainer@2")) as other,
+        feed(noc, noc.token("operator", 2, "trainer@1")) as namesake,  # another tenant's
     ):
-        for ws in (mine, colleague, other):
+        for ws in (mine, colleague, other, namesake):
             receive_until(ws, lambda m: m["type"] == "hello", 10)
         ray.get(
             broadcast_to_user(
-                "trainer@1", "training_progress", {"run_id": "r1", "progress": 0.5}, namespace=ns
+                1, "trainer@1", "training_progress", {"run_id": "r1", "progress": 0.5}, namespace=ns
             )
         )
         ray.get(broadcast_to_noc(1, "notice", {"text": "shift change"}, namespace=ns))
         ray.get(broadcast_to_noc(2, "notice", {"text": "for tenant 2"}, namespace=ns))
         progress, _ = receive_until(mine, lambda m: m["type"] == "training_progress", 10)
-        assert progress["channel"] == "user:trainer@1" and progress["data"]["progress"] == 0.5
+        assert progress["channel"] == "user:1:trainer@1" and progress["data"]["progress"] == 0.5
         _, seen = receive_until(colleague, lambda m: m["type"] == "notice", 10)
         assert all(m["type"] != "training_progress" for m in seen)
         notice, seen = receive_until(other, lambda m: m["type"] == "notice", 10)
         assert notice["data"]["text"] == "for tenant 2"
         assert "shift change" not in json.dumps(seen)
+        assert all(m["type"] != "training_progress" for m in seen)
+        _, seen = receive_until(namesake, lambda m: m["type"] == "notice", 10)
+        assert all(m["type"] != "training_progress" for m in seen)
 
 
 def _wait_alert(api: Api, guard: str) -> None:
