@@ -23,7 +23,7 @@ from storage.checkpoints import Checkpoints
 
 log = logging.getLogger("vigil.recovery")
 
-VERSION = 1
+VERSION = 2  # 2: a sensor remembers its last activation (actors/rules/sensors.py)
 #: With no checkpoint at all, replay this far back (s): a shard that died before its
 #: first checkpoint, a few seconds after it started.
 NO_CHECKPOINT_REPLAY_S = 60.0

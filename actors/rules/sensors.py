@@ -13,11 +13,18 @@ from core.alerts import Alert, AlertKind, make_alert
 from core.fleet import Sensor, Site
 from core.records import SensorReading
 
+#: Readings a sensor remembers to put a late one in its place (parallel ingest).
+WINDOW = 32
+
 
 @dataclass(frozen=True, slots=True)
 class SensorState:
-    active: bool = False
+    active: bool = False  # the condition of the newest reading
     last_ts: int = 0
+    #: The latest readings, oldest first: (ts, the alert its condition calls for).
+    recent: tuple[tuple[int, AlertKind | None], ...] = ()
+    #: The first reading of each activation raised (those still in `recent`).
+    raised: tuple[int, ...] = ()
 
 
 def site_open(site: Site, ts: int) -> bool:
@@ -46,20 +53,51 @@ def condition(reading: SensorReading, sensor: Sensor, site: Site) -> AlertKind |
 def update(
     state: SensorState, reading: SensorReading, sensor: Sensor, site: Site
 ) -> tuple[SensorState, list[Alert]]:
-    if reading.ts < state.last_ts:  # an older reading (parallel ingest) does not move the edge
-        return state, []
+    """Edge-triggered over the readings in time order, whatever order they arrive in: an
+    activation (a run of readings whose condition calls for an alert) raises once, at its
+    first reading. A short pulse whose "cleared" overtook it still raises; a "cleared"
+    arriving late inside what looked like one activation makes two, and the second
+    raises too."""
     kind = condition(reading, sensor, site)
-    # The edge is the condition, not the raw reading: a door open in hours that is
-    # still open after closing raises when next reported.
-    new = SensorState(active=kind is not None, last_ts=reading.ts)
-    if kind is None or state.active:
-        return new, []
-    alert = make_alert(
+    recent = tuple(sorted({*state.recent, (reading.ts, kind)}, key=_ts))[-WINDOW:]
+    runs = _activations(recent)
+    raised = [ts for ts in state.raised if ts >= recent[0][0]]
+    alerts = []
+    for begin, end, run_kind in runs:
+        if not any(begin <= ts <= end for ts in raised):
+            raised.append(begin)
+            alerts.append(_alert(run_kind, begin, reading, sensor, site))
+    newest = recent[-1]
+    new = SensorState(newest[1] is not None, newest[0], recent, tuple(sorted(raised)))
+    return new, alerts
+
+
+def _ts(entry: tuple[int, AlertKind | None]) -> int:
+    return entry[0]
+
+
+def _activations(
+    recent: tuple[tuple[int, AlertKind | None], ...],
+) -> list[tuple[int, int, AlertKind]]:
+    """(first ts, last ts, kind) of each run of readings calling for an alert."""
+    runs: list[tuple[int, int, AlertKind]] = []
+    previous: AlertKind | None = None
+    for ts, kind in recent:
+        if kind is not None:
+            if previous is None:
+                runs.append((ts, ts, kind))
+            else:
+                runs[-1] = (runs[-1][0], ts, runs[-1][2])
+        previous = kind
+    return runs
+
+
+def _alert(kind: AlertKind, ts: int, reading: SensorReading, sensor: Sensor, site: Site) -> Alert:
+    return make_alert(
         kind,
         entity_id=sensor.id,
         client_id=reading.client_id,
         site_id=site.id,
-        ts=reading.ts,
+        ts=ts,
         detail=sensor.name or sensor.id,
     )
-    return new, [alert]

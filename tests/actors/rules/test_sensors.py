@@ -6,11 +6,14 @@ site-mg-road is in Asia/Kolkata (UTC+05:30), open 08:00-20:00 Monday to Saturday
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.rules.sensors import SensorState, armed, condition, site_open, update
 from core.alerts import Alert, AlertKind
@@ -126,15 +129,50 @@ def test_smoke_is_edge_triggered_once_per_episode() -> None:
         ("smoke", MONDAY_NOON),
         ("smoke", MONDAY_NOON + 5 * second),
     ]
-    assert state == SensorState(active=True, last_ts=MONDAY_NOON + 6 * second)
+    assert (state.active, state.last_ts) == (True, MONDAY_NOON + 6 * second)
 
 
 def test_an_older_reading_does_not_move_the_edge() -> None:
     state, _ = run(SMOKE, [(MONDAY_NOON + 10, 1)])
     after, alerts = update(state, reading(SMOKE, MONDAY_NOON, 0), SMOKE, MG_ROAD)
-    assert (after, alerts) == (state, [])
+    assert (after.active, after.last_ts, alerts) == (state.active, state.last_ts, [])
     _, alerts = update(after, reading(SMOKE, MONDAY_NOON + 20, 1), SMOKE, MG_ROAD)
     assert alerts == []
+
+
+def test_a_pulse_whose_cleared_reading_overtook_it_still_raises() -> None:
+    state, alerts = run(SMOKE, [(MONDAY_NOON + 20, 0)])  # "cleared" came first
+    assert alerts == []
+    after, alerts = update(state, reading(SMOKE, MONDAY_NOON + 10, 1), SMOKE, MG_ROAD)
+    assert [(a.kind, a.ts) for a in alerts] == [("smoke", MONDAY_NOON + 10)]
+    assert (after.active, after.last_ts) == (state.active, state.last_ts)  # the newest's
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.booleans(), min_size=1, max_size=12),
+    order=st.randoms(use_true_random=False),
+)
+def test_every_activation_raises_whatever_order_its_readings_arrive_in(
+    values: list[bool], order: random.Random
+) -> None:
+    """Readings at ts 1..n arrive shuffled (parallel ingest): each activation (a run of
+    active readings in time order) raises at least one alert inside it; in time order,
+    exactly one."""
+    steps = [(MONDAY_NOON + (i + 1) * 1_000_000, int(v)) for i, v in enumerate(values)]
+    runs, start = [], None
+    for (ts, value), (_, nxt) in zip(steps, [*steps[1:], (0, 0)], strict=True):
+        start = ts if value and start is None else start
+        if value and not nxt:
+            runs.append((start, ts))
+            start = None
+    _, in_order = run(SMOKE, steps)  # type: ignore[arg-type]
+    assert [a.ts for a in in_order] == [begin for begin, _ in runs]
+    shuffled = list(steps)
+    order.shuffle(shuffled)
+    _, alerts = run(SMOKE, shuffled)  # type: ignore[arg-type]
+    for begin, end in runs:
+        assert any(begin <= a.ts <= end for a in alerts), (runs, shuffled)
 
 
 # -- doors and motion -------------------------------------------------------------------
