@@ -35,7 +35,7 @@ chaos: $(VENV)/.installed system-deps
 # 100,000 generated hostile inputs: MQTT payloads and topics, fleet files, REST bodies,
 # fleet edits (tests/core/test_fuzz.py); make test runs 1,600 of them.
 fuzz: $(VENV)/.installed
-	VIGIL_FUZZ=1 $(BIN)/pytest -q tests/core/test_fuzz.py
+	VIGIL_FUZZ=1 $(BIN)/pytest -q --timeout=0 tests/core/test_fuzz.py
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
