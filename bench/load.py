@@ -818,6 +818,7 @@ def results(step: Step, feed: Feed, lake: dict[str, int], known: set[str]) -> di
     plan = step.plan
     sent_at = {k: v for r in step.pubs for k, v in r["sent_at"].items()}
     geo, crit = [], []
+    by_10s: dict[int, list[float]] = {}  # alert latencies by 10 s of the run: a backlog grows
     for alert_id, exp in plan.expected.items():
         arrived = feed.arrivals.get(alert_id)
         if arrived is None:
@@ -827,6 +828,7 @@ def results(step: Step, feed: Feed, lake: dict[str, int], known: set[str]) -> di
                 crit.append(1000 * (arrived - sent_at[alert_id]))
         else:
             geo.append(1000 * (arrived - exp.ts))
+            by_10s.setdefault(int((exp.ts - plan.start) // 10), []).append(geo[-1])
     seen = sum(1 for a in plan.expected if a in feed.arrivals)
     missing = [e for a, e in plan.expected.items() if a not in feed.arrivals]
     acked = acked_by_table(step)
@@ -841,6 +843,7 @@ def results(step: Step, feed: Feed, lake: dict[str, int], known: set[str]) -> di
         "p50_alert_ms": alerts["p50_ms"],
         "p99_alert_ms": alerts["p99_ms"],
         "max_alert_ms": alerts["max_ms"],
+        "p50_alert_ms_by_10s": [summary(by_10s[k])["p50_ms"] for k in sorted(by_10s)],
         "critical_p50_ms": critical["p50_ms"],
         "critical_p99_ms": critical["p99_ms"],
         "critical_max_ms": critical["max_ms"],
