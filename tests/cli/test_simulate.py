@@ -11,7 +11,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from typer.testing import CliRunner
 
-from cli.broker import free_port
+from cli.broker import Mosquitto, free_port
 from cli.main import app
 from tests.conftest import wait_for
 
@@ -42,9 +42,10 @@ class Subscriber:
         self.client.disconnect()
 
 
-def test_simulate_sends_what_it_counts_and_its_truth_names_sent_messages(
-    broker: Any, tmp_path: Path
-) -> None:
+def test_simulate_sends_what_it_counts_and_its_truth_names_sent_messages(tmp_path: Path) -> None:
+    # A broker of its own: the session's feeds the session's vigil, whose tests count
+    # the rows and alerts of these very guards (sample and sim-guard-*).
+    broker = Mosquitto(tmp_path / "mosquitto", free_port()).start()
     truth = tmp_path / "truth.jsonl"
     subscriber = Subscriber(broker.port)
     try:
@@ -56,6 +57,7 @@ def test_simulate_sends_what_it_counts_and_its_truth_names_sent_messages(
         wait_for(lambda: len(subscriber.received) >= 600, 10, "every message at the broker")
     finally:
         subscriber.close()
+        broker.stop()
     assert len(subscriber.received) == 600
     stamps = {(t, b["ts"]) for t, b in subscriber.received if isinstance(b, dict)}
     topics = {t for t, _ in subscriber.received}
