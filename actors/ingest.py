@@ -2,7 +2,8 @@
 
 A message is decoded into a typed record (or a dead letter), batched per flush, and
 sent in one call to the storage writer and one call per shard; only when both have
-returned is it acknowledged to the broker. Critical messages (panic, SOS, smoke) skip
+returned, and the router calls the shards answer with (the alerts the batch raised)
+have succeeded, is it acknowledged to the broker. Critical messages (panic, SOS, smoke) skip
 the batch and travel at once on the critical lane. The broker may have at most
 `receive_maximum` unacknowledged messages out to this client and at most
 `inflight_batches` bulk batches are in flight: when the shards or the writer fall
@@ -31,6 +32,7 @@ import ray
 
 from actors.edge.mqtt import SESSION_EXPIRY_S, Message, Mqtt
 from actors.registry import current_fleet
+from actors.shard import Applied
 from core import heap, names
 from core.decode import Decoder
 from core.errors import DEAD_LETTER_REASONS, BadMessage
@@ -253,13 +255,15 @@ class IngestActor:
                 self._window.release()
 
     def _wait_applied(self, pending: Pending) -> None:
-        """Block until the batch is durable and applied; resend it until it is."""
+        """Block until the batch is durable, applied and its alerts are the router's;
+        resend it until it is."""
         delay = 0.1
         while True:
             self.threads.beat("complete")
             try:
-                results = ray.get(pending.refs)
-                self._write_rule_failures(results[:-1], pending.critical)
+                *applied, _ = ray.get(pending.refs)
+                ray.get([call for shard in applied for call in shard.raising])
+                self._write_rule_failures(applied, pending.critical)
                 return
             except Exception:
                 self.stats["batch_failures"] += 1
@@ -270,17 +274,16 @@ class IngestActor:
                 # Shard steps are idempotent and the lake drops rows repeated by key.
                 pending.refs = self._submit(pending)
 
-    def _write_rule_failures(self, results: list[list[DeadLetter]], critical: bool) -> None:
+    def _write_rule_failures(self, applied: list[Applied], critical: bool) -> None:
         """Shards answer with a dead letter per rule that failed on a record; durable first."""
-        dead = [letter for letters in results for letter in letters]
+        dead = [letter for shard in applied for letter in shard.dead]
         if dead:
             self.dead_letters["internal"] += len(dead)
             write = self.writer.append_critical if critical else self.writer.append
             ray.get(write.remote([("dead_letters", to_batch("dead_letters", dead))]))
 
     def _ack(self, batch: list[Item]) -> None:
-        for mid, qos, _ in batch:
-            self.mqtt.ack(mid, qos)
+        self.mqtt.ack_all([(mid, qos) for mid, qos, _ in batch])
         self.stats["acked"] += len(batch)
         self.ack_latency.observe(time.time() - batch[0][2].received_at / 1e6)
 

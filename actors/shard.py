@@ -1,11 +1,14 @@
 """EntityShard: a Ray actor hosting thousands of logical actors (guards, devices, sensors).
 
 Ingest sends it batches (bulk lane) and single urgent messages (critical lane, its
-own thread, so a panic never queues behind telemetry). A call returns only once the
-router has accepted the alerts its records raised, so a message acknowledged to the
-broker has raised its alerts; alerts the router has not accepted stay in `unsent`
-(checkpointed with the state that raised them) and go again with the next call and
-every tick. Live positions go to the Hub coalesced: at most one call in flight.
+own thread, so a panic never queues behind telemetry). A call hands the alerts its
+records raised to the router and returns at once with the router call's ref: ingest
+acknowledges the batch only once that ref resolves, so a message acknowledged to the
+broker has raised its alerts, while the lane goes on with the next batch (the router
+and its durable write run beside it, not in series). Alerts the router has not
+accepted stay in `unsent` (checkpointed with the state that raised them) and go again
+with the next call and every tick. Live positions go to the Hub coalesced: at most
+one call in flight.
 
 State survives a restart: a checkpoint every `checkpoint_s`, and on start the lake is
 replayed from the checkpoint's low-water mark (storage/recovery.py).
@@ -17,9 +20,12 @@ import logging
 import threading
 import time
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, NamedTuple
 
 import ray
+from ray import ObjectRef
 
 from actors.registry import current_fleet
 from actors.rules.anomaly import Model
@@ -38,6 +44,14 @@ from storage.recovery import Recovery, now_us
 log = logging.getLogger("vigil.shard")
 
 
+class Applied(NamedTuple):
+    """What a shard call answers: a dead letter per rule that failed on a record, and the
+    router calls ingest must see succeed before it acknowledges the batch."""
+
+    dead: list[DeadLetter]
+    raising: list[ObjectRef]
+
+
 @ray.remote(concurrency_groups={"bulk": 1, "critical": 1, "timer": 1})  # type: ignore[call-overload]
 class EntityShard:
     def __init__(self, index: int, settings: Settings) -> None:
@@ -53,11 +67,13 @@ class EntityShard:
         self.stats: Counter[str] = Counter()
         self.evaluations: Counter[str] = Counter()
         self.critical_latency = Histogram()  # critical event to router and Hub, seconds
+        self.router_latency = Histogram()  # a raise_alerts call, sent to taken
         self.clock_skew = Histogram(SKEW_BUCKETS)  # |vigil's receipt - device's stamp|, s
         steps = {step.__name__ for steps in PIPELINE.values() for step in steps}
         self.failures: Counter[str] = Counter(dict.fromkeys(steps, 0))  # zeros are series too
         self._lock = threading.Lock()  # the lanes run on their own threads; state is shared
         self._unsent: dict[str, Alert] = {}  # raised, not yet accepted by the router
+        self._calls: dict[ObjectRef, list[str]] = {}  # router calls out, the ids they carry
         self._positions: dict[str, Position] = {}
         self._hub_call: Any = None
         self._push_every = settings.position_push_s
@@ -75,13 +91,11 @@ class EntityShard:
         self.threads.forever("timers", self._timer_step, pause=min(self._tick, self._push_every))
         heap.settle()
 
-    def apply(self, records: list[Record], low_water: int, source: str) -> list[DeadLetter]:
+    def apply(self, records: list[Record], low_water: int, source: str) -> Applied:
         return self._apply(records, low_water, source)
 
     @ray.method(concurrency_group="critical")
-    def apply_critical(
-        self, records: list[Record], low_water: int, source: str
-    ) -> list[DeadLetter]:
+    def apply_critical(self, records: list[Record], low_water: int, source: str) -> Applied:
         return self._apply(records, low_water, source)
 
     @ray.method(concurrency_group="critical")
@@ -110,6 +124,7 @@ class EntityShard:
             "checkpoints": self.recovery.saves,
             "replay_from_age_s": max(0.0, (now_us() - self.recovery.replay_from()) / 1e6),
             "critical_latency": self.critical_latency.to_dict(),
+            "router_latency": self.router_latency.to_dict(),
             "clock_skew": self.clock_skew.to_dict(),
             "rule_evaluations": dict(self.evaluations),
             "rule_failures": dict(self.failures),
@@ -188,7 +203,7 @@ class EntityShard:
 
     # -- the pipeline ---------------------------------------------------------------------------
 
-    def _apply(self, records: list[Record], low_water: int, source: str) -> list[DeadLetter]:
+    def _apply(self, records: list[Record], low_water: int, source: str) -> Applied:
         dead: list[DeadLetter] = []
         with self._lock:
             alerts = self._run_pipeline(records, dead)
@@ -197,9 +212,9 @@ class EntityShard:
                 self._unsent[alert.alert_id] = alert
             self._dirty = True
             self.stats["messages"] += len(records)
-        self._raise(alerts)
+        raising = self._raise(alerts)
         self._send_positions()
-        return dead
+        return Applied(dead, raising)
 
     def _run_pipeline(self, records: list[Record], dead: list[DeadLetter] | None) -> list[Alert]:
         """Every step of every record, in order; the caller holds the lock. A failing step is
@@ -223,22 +238,43 @@ class EntityShard:
                 self._note_position(record)
         return alerts
 
-    def _raise(self, alerts: list[Alert]) -> None:
-        """Hand `alerts` (and any left unsent before) to the router; raises when it does not
-        take them, so the caller's batch is sent again and acknowledged only then."""
+    def _raise(self, alerts: list[Alert]) -> list[ObjectRef]:
+        """Hand `alerts`, and any left unsent that no call carries now, to the router;
+        returns every router call still out, this one included: once they all succeed,
+        everything this shard raised so far is the router's. An alert leaves `unsent`
+        only when the router has taken it; a failed call leaves it for the next."""
         with self._lock:
-            sending = list(self._unsent.values()) if len(self._unsent) > len(alerts) else alerts
-        if not sending:
-            return
-        ray.get(self.router.raise_alerts.remote(sending))  # the router drops ids it knows
-        with self._lock:
-            for alert in sending:
-                self._unsent.pop(alert.alert_id, None)
-        self.stats["alerts"] += len(alerts)
-        now = time.time()
-        for alert in alerts:  # the SLO: from the event (device clock) to the NOC
-            if alert.severity == Severity.CRITICAL:
-                self.critical_latency.observe(max(0.0, now - alert.ts / 1e6))
+            carried = {i for ids in self._calls.values() for i in ids}
+            sending = [a for i, a in self._unsent.items() if i not in carried]
+            if sending:
+                call = self.router.raise_alerts.remote(sending)  # it drops ids it knows
+                self._calls[call] = [a.alert_id for a in sending]
+            out = list(self._calls)
+        if sending:  # outside the lock: a call already done runs the callback right here
+            critical = [a.ts for a in alerts if a.severity == Severity.CRITICAL]
+            call.future().add_done_callback(self._taken(call, len(alerts), critical))
+        return out
+
+    def _taken(self, call: ObjectRef, fresh: int, critical: list[int]) -> Callable[[Future], None]:
+        sent = time.time()
+
+        def taken(done: Future[Any]) -> None:  # on a Ray thread, once the call has ended
+            failed = done.exception()
+            with self._lock:
+                ids = self._calls.pop(call)
+                if failed is None:
+                    for alert_id in ids:
+                        self._unsent.pop(alert_id, None)
+            if failed is not None:
+                log.warning("the router did not take %d alerts: %s", len(ids), failed)
+                return
+            self.stats["alerts"] += fresh
+            now = time.time()
+            self.router_latency.observe(now - sent)
+            for ts in critical:  # the SLO: from the event (device clock) to the router
+                self.critical_latency.observe(max(0.0, now - ts / 1e6))
+
+        return taken
 
     def _note_position(self, fix: GuardLocation) -> None:
         current = self._positions.get(fix.guard_id)
@@ -281,7 +317,7 @@ class EntityShard:
                 alerts = timers(self.entities, now_us())
                 for alert in alerts:
                     self._unsent[alert.alert_id] = alert
-            if alerts or self._unsent:
+            if self._unsent:
                 self._raise(alerts)
         if now >= self._next_checkpoint:
             self._next_checkpoint = now + self._checkpoint_every

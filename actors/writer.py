@@ -34,6 +34,7 @@ from storage.lake import Lake
 from storage.log import (
     Segment,
     SyncFailed,
+    encode_append,
     next_number,
     read_frames,
     segment_number,
@@ -125,18 +126,21 @@ class StorageWriter:
         if not frames:
             return 0
         started = time.perf_counter()
+        data = encode_append(frames)  # outside the lock: the other lane writes meanwhile
+        rows = sum(batch.num_rows for _, batch in frames)
         with self._lock:
             if self._segment.broken:  # a failed truncation left torn bytes at its end
                 self._swap()
-            try:
-                written = self._segment.append(frames)
-            except SyncFailed as exc:
-                die(f"{self.name}: {exc}; the call was not acknowledged")
+            segment = self._segment
+            end = segment.write(data, rows)
+        try:
+            segment.sync(end)  # outside the lock: appends that meet share one fsync
+        except SyncFailed as exc:
+            die(f"{self.name}: {exc}; the call was not acknowledged")
         self.append_latency.observe(time.perf_counter() - started)
-        rows = sum(batch.num_rows for _, batch in frames)
         self.stats["appends"] += 1
         self.stats["rows"] += rows
-        self.stats["bytes"] += written
+        self.stats["bytes"] += len(data)
         return rows
 
     def _swap(self) -> None:
@@ -148,7 +152,10 @@ class StorageWriter:
         )
         self._opened = time.monotonic()
         self._closed.append(closed.path)
-        closed.close()
+        try:
+            closed.close()  # syncs what a caller between its write and its sync still needs
+        except SyncFailed as exc:
+            die(f"{self.name}: {exc}; the calls it held were not acknowledged")
 
     def _roll_step(self) -> None:
         with self._lock:

@@ -36,10 +36,11 @@ class Settings:
     http_port: int = 8000
     #: Ray namespace holding vigil's named actors.
     namespace: str = "vigil"
-    #: Number of MQTT ingest actors sharing the subscription.
-    ingest_actors: int = 2
-    #: Number of entity shards hosting the logical actors.
-    shards: int = 2
+    #: Number of MQTT ingest actors sharing the subscription. One is cheapest on a small
+    #: machine (docs/performance.md): more add Ray calls per message; add them with cores.
+    ingest_actors: int = 1
+    #: Number of entity shards hosting the logical actors (one per few cores, likewise).
+    shards: int = 1
     #: A bulk batch is sent when it holds this many messages...
     batch_max_messages: int = 500
     #: ...or when its oldest message has waited this long (ms).

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -129,8 +130,11 @@ class DiskFile:
 class Segment:
     """One open segment file, appended to and fsynced by its writer.
 
-    `size` is the length of its whole, synced appends; `broken` says that the file may
-    hold more than that (a truncation or an fsync failed), so nothing may follow.
+    Appends are written under the writer's lock and synced outside it, so appends that
+    meet share one fsync (group commit) and a small critical append never waits for a
+    large one's fsync to start. `size` is the length of its whole appends, `synced` how
+    much of it is known to be on disk; `broken` says that the file may hold more than
+    `size` (a truncation or an fsync failed), so nothing may follow.
     """
 
     def __init__(self, path: Path, opener: Callable[[Path], LogFile] = DiskFile) -> None:
@@ -139,42 +143,69 @@ class Segment:
         self.broken = False
         existed = path.exists()
         self.size = good_length(path) if existed else 0
+        self.synced = self.size
         self.file = opener(path)
+        self._sync_lock = threading.Lock()
+        self._closed = False
         if not existed:
             _sync_dir(path.parent)  # the new name must survive a crash with the frames
         elif path.stat().st_size > self.size:
             self.file.truncate(self.size)  # a torn tail left by a crash
 
     def append(self, frames: list[tuple[str, pa.RecordBatch]]) -> int:
-        """Write the frames and sync them to disk; returns the bytes written.
+        """Write the frames and sync them to disk; returns the bytes written."""
+        data = encode_append(frames)
+        self.sync(self.write(data, sum(batch.num_rows for _, batch in frames)))
+        return len(data)
 
-        If the write fails the file is cut back to its last whole append and the error
-        is raised; if the fsync fails, SyncFailed is raised and the segment is broken.
-        """
+    def write(self, data: bytes, rows: int) -> int:
+        """Write one encoded append (`encode_append`), not synced yet; returns the offset
+        its `sync` must reach. If the write fails the file is cut back to its last whole
+        append and the error is raised. One writer at a time (the caller's lock)."""
         if self.broken:
             raise SegmentBroken(f"segment {self.path} may end in torn bytes; open a new one")
-        data = memoryview(encode_append(frames))
+        view = memoryview(data)
         try:
             written = 0
-            while written < len(data):  # os.write may write less than it was given
-                written += self.file.write(data[written:])
+            while written < len(view):  # os.write may write less than it was given
+                written += self.file.write(view[written:])
         except BaseException:  # whatever stopped the write, its bytes must go
             self._cut_back()
             raise
-        try:
-            self.file.sync()
-        except OSError as exc:
-            # Linux may drop the dirty pages of a failed fsync and report the error once
-            # only, so a second fsync could succeed over lost data ("fsyncgate",
-            # https://lwn.net/Articles/752063/): this descriptor is never synced again.
-            self.broken = True
-            raise SyncFailed(f"fsync of segment {self.path} failed: {exc}") from exc
-        self.size += len(data)
-        self.rows += sum(batch.num_rows for _, batch in frames)
-        return len(data)
+        self.size += len(view)
+        self.rows += rows
+        return self.size
+
+    def sync(self, upto: int) -> None:
+        """Return once the first `upto` bytes are on disk: at most one fsync, none when
+        another caller's fsync already covered them. SyncFailed if the fsync fails."""
+        with self._sync_lock:
+            if self.synced >= upto:
+                return
+            if self._closed:
+                raise SyncFailed(f"segment {self.path} was closed before {upto} was synced")
+            target = self.size  # whole appends written so far; later ones may not be in
+            try:
+                self.file.sync()
+            except OSError as exc:
+                # Linux may drop the dirty pages of a failed fsync and report the error once
+                # only, so a second fsync could succeed over lost data ("fsyncgate",
+                # https://lwn.net/Articles/752063/): this descriptor is never synced again.
+                self.broken = True
+                self.synced = -1  # nothing after the failure may count as synced
+                raise SyncFailed(f"fsync of segment {self.path} failed: {exc}") from exc
+            self.synced = target
 
     def close(self) -> None:
-        self.file.close()
+        """Sync what was written (a caller between its write and its sync finds it done),
+        then close; an fsync that fails here is raised, as in `sync`."""
+        try:
+            if self.synced >= 0:
+                self.sync(self.size)
+        finally:
+            with self._sync_lock:
+                self._closed = True
+                self.file.close()
 
     def _cut_back(self) -> None:
         try:

@@ -173,6 +173,8 @@ def vigil(
     settings = Settings(
         broker_url=broker.url,
         data_dir=tmp_path_factory.mktemp("lake"),
+        ingest_actors=2,  # the tests' vigil shares the subscription and spreads the entities
+        shards=2,
         # Longer than the 1 s visibility deadline: fresh rows must come from the log tail.
         roll_seconds=2.0,
         compact_after_s=2.0,

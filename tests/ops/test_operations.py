@@ -102,7 +102,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             str(free_port()),
         ],
         cwd=REPO,
-        env={**os.environ, "VIGIL_METRICS_TOKEN": METRICS_TOKEN},
+        env={
+            **os.environ,
+            "VIGIL_METRICS_TOKEN": METRICS_TOKEN,
+            "VIGIL_INGEST_ACTORS": "2",  # health names each slot and shard of several
+            "VIGIL_SHARDS": "2",
+        },
         capture_output=True,
         text=True,
         timeout=300,

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import errno
 import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -307,3 +310,79 @@ def test_whatever_appends_fail_the_log_reads_back_exactly_the_ones_that_succeede
         segment.close()
         read = [frame for path in segment_paths(log_dir) for frame in read_frames(path)]
         assert_same(read, succeeded)
+
+
+class SlowDisk:
+    """A segment file whose fsync takes a while and says how far each one reached."""
+
+    def __init__(self, path: Path) -> None:
+        from storage.log import DiskFile
+
+        self.inner = DiskFile(path)
+        self.written = 0
+        self.synced_upto = 0
+        self.syncs = 0
+
+    @classmethod
+    def opener(cls, opened: list[SlowDisk]) -> Any:
+        def open_(path: Path) -> SlowDisk:
+            opened.append(cls(path))
+            return opened[-1]
+
+        return open_
+
+    def write(self, data: memoryview) -> int:
+        done = self.inner.write(data)
+        self.written += done
+        return done
+
+    def sync(self) -> None:
+        reach = self.written  # what this fsync covers: the bytes written before it starts
+        time.sleep(0.02)
+        self.inner.sync()
+        self.syncs += 1
+        self.synced_upto = max(self.synced_upto, reach)
+
+    def truncate(self, size: int) -> None:
+        self.inner.truncate(size)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_appends_that_meet_share_an_fsync_and_each_returns_only_once_synced(
+    tmp_path: Path,
+) -> None:
+    disks: list[SlowDisk] = []
+    segment = Segment(tmp_path / "seg-1.log", SlowDisk.opener(disks))
+    lock = threading.Lock()  # the writer's: one write at a time, syncs outside it
+    late: list[tuple[int, int]] = []
+
+    def append(n: int) -> None:
+        frames = [("guard_locations", fixes(3, start=n * 3))]
+        data = encode_append(frames)
+        with lock:
+            end = segment.write(data, 3)
+        segment.sync(end)
+        if disks[0].synced_upto < end:
+            late.append((end, disks[0].synced_upto))
+
+    threads = [threading.Thread(target=append, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert late == []  # no append returned before an fsync covering its bytes had ended
+    assert disks[0].syncs < 40  # appends that met shared one
+    rows = sorted(r for _, b in read_frames(segment.path) for r in b.column("seq").to_pylist())
+    assert rows == list(range(120))
+    segment.close()
+
+
+def test_a_segment_closed_between_a_write_and_its_sync_syncs_it_first(tmp_path: Path) -> None:
+    disks: list[SlowDisk] = []
+    segment = Segment(tmp_path / "seg-1.log", SlowDisk.opener(disks))
+    end = segment.write(encode_append(FRAMES), 0)
+    segment.close()  # the writer rolled the segment before the appender synced
+    assert disks[0].synced_upto >= end
+    segment.sync(end)  # the appender finds it done, and does not touch the closed file
