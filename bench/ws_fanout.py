@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 from bench.stats import percentile, summary  # noqa: E402
 from cli.broker import Mosquitto, free_port  # noqa: E402
 from core import heap  # noqa: E402
+from core.broker import BrokerAddress  # noqa: E402
 
 # -- clients -------------------------------------------------------------------------------
 
@@ -264,7 +265,9 @@ def simulate(fleet: Any, port: int, interval_s: float, stop: Any, published: Any
     own: sharing the clients' interpreter, their publishing would delay the clients."""
     from simulator.run import Simulator
 
-    simulator = Simulator(fleet, "127.0.0.1", port, interval_s=interval_s, panic_every_s=1e12)
+    simulator = Simulator(
+        fleet, BrokerAddress("127.0.0.1", port), interval_s=interval_s, panic_every_s=1e12
+    )
     simulator.start()
     stop.wait()
     simulator.stop()

@@ -7,7 +7,10 @@ raises the queues and turns on TCP_NODELAY (see DESIGN.md, field notes).
 
 from __future__ import annotations
 
+import base64
 import getpass
+import hashlib
+import secrets
 import shutil
 import socket
 import subprocess
@@ -15,14 +18,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.broker import BrokerAddress
 from core.errors import StartupError
 
 CONFIG = """\
 # Mosquitto started as root switches to user `mosquitto`, which could not write here.
 user {user}
+per_listener_settings false
 listener {port} {host}
-allow_anonymous true
-persistence {persistence}
+{tls}{login}persistence {persistence}
 persistence_location {folder}/
 autosave_interval 10
 max_queued_messages 1000000
@@ -35,6 +39,7 @@ log_type error
 log_type warning
 log_type notice
 """
+TLS_LISTENER = "listener {port} {host}\ncertfile {cert}\nkeyfile {key}\n"
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -68,11 +73,25 @@ class Mosquitto:
     #: Persistent sessions (client id -> subscriptions) to hold from the first moment on:
     #: vigil's ingest slots (actors/edge/mqtt.claim_sessions says why).
     sessions: dict[str, list[str]] = field(default_factory=dict)
+    #: Clients allowed in (user name -> password); none: anonymous clients are let in.
+    users: dict[str, str] = field(default_factory=dict, repr=False)
+    #: A TLS listener as well (MQTT over TLS, for devices): its port, certificate and key.
+    tls_port: int | None = None
+    certfile: str = ""
+    keyfile: str = ""
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
+
+    def login_url(self, user: str) -> str:
+        """mqtt://user:password@host:port of one of `users`."""
+        return BrokerAddress(self.host, self.port, username=user, password=self.users[user]).url
+
+    @property
+    def tls_url(self) -> str:
+        return f"mqtts://{self.host}:{self.tls_port}"
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -89,6 +108,8 @@ class Mosquitto:
             CONFIG.format(
                 port=self.port,
                 host=self.host,
+                tls=self._tls_listener(),
+                login=self._login(),
                 folder=self.folder.resolve(),
                 persistence="true" if self.persistence else "false",
                 user=getpass.getuser(),
@@ -102,16 +123,40 @@ class Mosquitto:
                 start_new_session=True,
             )
         (self.folder / "mosquitto.pid").write_text(str(self.process.pid))
-        if not wait_listening(self.port, timeout, self.host):
+        listening = [self.port] + ([self.tls_port] if self.tls_port else [])
+        if not all(wait_listening(port, timeout, self.host) for port in listening):
             self.stop()
             said = [self.folder / "mosquitto.stderr", self.folder / "mosquitto.log"]
             log = "".join(p.read_text(errors="replace") for p in said if p.exists())[-2000:]
-            raise StartupError(f"mosquitto: not listening on {self.port} after {timeout}s\n{log}")
+            raise StartupError(f"mosquitto: not listening on {listening} after {timeout}s\n{log}")
         if self.sessions:
             from actors.edge.mqtt import claim_sessions
 
             claim_sessions(self.host, self.port, self.sessions)
         return self
+
+    def _tls_listener(self) -> str:
+        if self.tls_port is None:
+            return ""
+        for name, path in (("certificate", self.certfile), ("key", self.keyfile)):
+            if not path or not Path(path).is_file():
+                raise StartupError(f"mosquitto: the TLS {name} {path!r} is not a file")
+        cert, key = Path(self.certfile).resolve(), Path(self.keyfile).resolve()
+        return TLS_LISTENER.format(port=self.tls_port, host=self.host, cert=cert, key=key)
+
+    def _login(self) -> str:
+        """No users: anonymous clients are let in. Users: a password file of salted
+        PBKDF2-SHA512 hashes (Mosquitto's own `$7$` format; the clear text is never in
+        it, and any character may be in a password), and anonymous clients refused."""
+        if not self.users:
+            return "allow_anonymous true\n"
+        if any(":" in user or "\n" in user or not user for user in self.users):
+            raise StartupError("mosquitto: a user name is empty or holds ':' or a line break")
+        passwords = self.folder / "passwords"
+        passwords.touch(mode=0o600)
+        passwords.chmod(0o600)
+        passwords.write_text("".join(f"{u}:{hash_password(p)}\n" for u, p in self.users.items()))
+        return f"allow_anonymous false\npassword_file {passwords.resolve()}\n"
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -121,3 +166,14 @@ class Mosquitto:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+PBKDF2_ROUNDS = 1000  # Mosquitto's mosquitto_passwd uses 101; a connect costs ~1 ms here
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """A password as Mosquitto's password file holds it: `$7$rounds$salt$hash`, base64."""
+    salt = salt if salt is not None else secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ROUNDS)
+    encoded = (base64.b64encode(part).decode() for part in (salt, digest))
+    return f"$7${PBKDF2_ROUNDS}$" + "$".join(encoded)

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
+from core.broker import BrokerAddress
 from core.settings import DEFAULT, Loaded, from_env, from_file, from_flags, load
 
 #: `vigil up`'s flags that set a setting, by setting.
@@ -65,6 +66,8 @@ def show(loaded: Loaded, console: Console) -> None:
 def _shown(name: str, value: Any) -> str:
     if name in SECRETS and value:
         return "(set, not shown)"
+    if name == "broker_url":
+        return BrokerAddress.parse(value).redacted  # checked by load: it parses
     if isinstance(value, dict):
         return ", ".join(f"{key} = {item}" for key, item in value.items())
     return str(value) if value != "" else '""'

@@ -38,19 +38,34 @@ def read_state(data_dir: Path) -> dict[str, Any]:
     return state
 
 
-def check_broker(url: str) -> Check:
+def check_broker(url: str, ca_file: str = "") -> Check:
+    """The broker answers and takes vigil's login (a refused CONNECT fails the check)."""
     import paho.mqtt.client as mqtt
 
-    from core.settings import Settings
+    from core.broker import BrokerAddress
 
-    host, port = Settings(broker_url=url).broker
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"vigil-health-{uuid.uuid4()}")
+    address = BrokerAddress.parse(url, ca_file)
+    answered: list[Any] = []
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=f"vigil-health-{uuid.uuid4()}",
+        protocol=mqtt.MQTTv5,
+    )
+    client.on_connect = lambda _c, _u, _f, reason, _p: answered.append(reason)
+    address.configure(client)
     try:
-        client.connect(host, port, keepalive=5)
+        client.connect(address.host, address.port, keepalive=5)
+        deadline = time.monotonic() + 5
+        while not answered and time.monotonic() < deadline:
+            client.loop(timeout=0.1)
         client.disconnect()
-        return Check("broker", True, url)
-    except OSError as exc:
-        return Check("broker", False, f"{url}: {exc}")
+    except (OSError, ValueError) as exc:
+        return Check("broker", False, f"{address.redacted}: {exc}")
+    if not answered:
+        return Check("broker", False, f"{address.redacted}: no CONNACK within 5 s")
+    if answered[0].is_failure:
+        return Check("broker", False, f"{address.redacted}: refused vigil: {answered[0]}")
+    return Check("broker", True, address.redacted)
 
 
 def check_serve(http_port: int) -> Check:
@@ -142,7 +157,7 @@ def run_checks(data_dir: Path) -> list[Check]:
     state = read_state(data_dir)
     started = time.monotonic()
     checks = [
-        check_broker(state["broker_url"]),
+        check_broker(state["broker_url"], state.get("broker_ca_file", "")),
         check_serve(state["http_port"]),
         check_lake(state["lake"]),
         *check_actors(state),

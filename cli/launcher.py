@@ -54,6 +54,7 @@ def start_stack(
     ray_dashboard_port: int,
     console: Console,
     ray_address: str = "local",
+    mqtts_port: int = 8883,
 ) -> Stack:
     """Start every part in order, showing progress; on failure stop what started."""
     import ray
@@ -75,13 +76,20 @@ def start_stack(
             )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if mqtt_port is not None:
+            tls = bool(settings.tls_certfile)  # --tls-cert: devices may speak MQTT over TLS
             with console.status(f"starting Mosquitto on port {mqtt_port}"):
                 stack.broker = Mosquitto(
-                    settings.data_dir / "mosquitto", mqtt_port, sessions=ingest_sessions(settings)
+                    settings.data_dir / "mosquitto",
+                    mqtt_port,
+                    sessions=ingest_sessions(settings),
+                    tls_port=mqtts_port if tls else None,
+                    certfile=settings.tls_certfile,
+                    keyfile=settings.tls_keyfile,
                 ).start()
             stack._closers.append(stack.broker.stop)
             settings = stack.settings = settings.with_(broker_url=stack.broker.url)
-            console.print(f"[green]✓[/] Mosquitto on {stack.broker.url}")
+            also = f" and {stack.broker.tls_url} (TLS)" if tls else ""
+            console.print(f"[green]✓[/] Mosquitto on {stack.broker.url}{also}")
         with console.status("starting Ray (about 6 s)"):
             local: dict[str, Any] = {
                 "include_dashboard": True,
@@ -120,7 +128,8 @@ def start_stack(
                 # Ray 2.59+ local clusters require its token (~/.ray/auth_token) from clients.
                 "ray_auth_mode": os.environ.get("RAY_AUTH_MODE", "token"),
                 "namespace": settings.namespace,
-                "broker_url": settings.broker_url,
+                "broker_url": settings.broker_url,  # health logs in as vigil does
+                "broker_ca_file": settings.broker_ca_file,
                 "http_port": settings.http_port,
                 "lake": settings.lake,
                 "actors": list(stack.runtime.actors()),
@@ -129,8 +138,7 @@ def start_stack(
             },
         )
         if simulate:
-            host, port = settings.broker
-            stack.simulator = Simulator(fleet, host, port).start()
+            stack.simulator = Simulator(fleet, settings.broker_address).start()
             stack._closers.append(stack.simulator.stop)
             console.print(f"[green]✓[/] simulating {simulate} guards")
     except BaseException:

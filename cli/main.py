@@ -37,7 +37,12 @@ DataDirOption = Annotated[
     Path | None, typer.Option("--data", help="Lake root and runtime files.", show_default="data")
 ]
 BrokerOption = Annotated[
-    str | None, typer.Option(help="External broker, mqtt://host:port.", show_default="a local one")
+    str | None,
+    typer.Option(
+        help="External broker: mqtt://host:port or mqtts://user:password@host:port "
+        "(VIGIL_BROKER_CA_FILE: its CA).",
+        show_default="a local one",
+    ),
 ]
 MqttPortOption = Annotated[
     int | None, typer.Option(help="Port of the local Mosquitto.", show_default="1883")
@@ -49,7 +54,9 @@ LakeOption = Annotated[
     str | None,
     typer.Option(help="Lake root as a pyarrow.fs URI (s3://...).", show_default="--data"),
 ]
-TlsCertOption = Annotated[str | None, typer.Option(help="TLS certificate (PEM): https and wss.")]
+TlsCertOption = Annotated[
+    str | None, typer.Option(help="TLS certificate (PEM): https, wss and the local MQTT over TLS.")
+]
 TlsKeyOption = Annotated[str | None, typer.Option(help="TLS private key (PEM) of --tls-cert.")]
 WsPortOption = Annotated[
     int | None,
@@ -67,6 +74,9 @@ def up(
     data: DataDirOption = None,
     broker: BrokerOption = None,
     mqtt_port: MqttPortOption = None,
+    mqtts_port: Annotated[
+        int, typer.Option(help="Port of the local Mosquitto's TLS listener (with --tls-cert).")
+    ] = 8883,
     http_port: HttpPortOption = None,
     ray_dashboard_port: Annotated[int, typer.Option(help="Port of the Ray dashboard.")] = 8265,
     simulate: Annotated[int, typer.Option(help="Simulated guards (0: none).")] = 0,
@@ -105,14 +115,24 @@ def up(
         return
     try:
         stack = launcher.start_stack(
-            settings, simulate, local_mqtt_port, ray_dashboard_port, console, ray_address
+            settings,
+            simulate,
+            local_mqtt_port,
+            ray_dashboard_port,
+            console,
+            ray_address,
+            mqtts_port=mqtts_port,
         )
     except VigilError as exc:
         console.print(f"[red]✗[/] {exc}")
         raise typer.Exit(1) from None
     try:
         _where(
-            port, data_dir, "press Ctrl-C to stop", stack.dashboard_url, stack.settings.broker_url
+            port,
+            data_dir,
+            "press Ctrl-C to stop",
+            stack.dashboard_url,
+            stack.settings.broker_address.redacted,
         )
         launcher.wait_for_signal()
         console.print("stopping…")

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from core.errors import ConfigError, VigilError
+from core.errors import VigilError
 from core.fleet import Fleet, load_fleet
 from core.settings import from_env, from_file, load
 from simulator.engine import Params, Simulation
@@ -35,7 +35,11 @@ console = Console()
 
 def simulate(
     broker: Annotated[
-        str | None, typer.Option(help="Broker, mqtt://host:port.", show_default="the settings'")
+        str | None,
+        typer.Option(
+            help="Broker: mqtt://host:port or mqtts://user:password@host:port.",
+            show_default="the settings'",
+        ),
     ] = None,
     username: Annotated[str | None, typer.Option(help="MQTT user name.")] = None,
     password: Annotated[
@@ -83,8 +87,10 @@ def simulate(
         settings = load(from_file(config) if config else {}, from_env(os.environ)).settings
         chosen = Scenario.chosen(scenario or [])
         the_fleet = _fleet(fleet or settings.fleet_path, guards)
-        host, port = broker_address(broker or settings.broker_url)
-    except (ConfigError, ValueError) as exc:
+        address = broker_address(
+            broker or settings.broker_url, username, password, settings.broker_ca_file
+        )
+    except (VigilError, ValueError) as exc:
         console.print(f"[red]✗[/] {exc}")
         raise typer.Exit(2) from None
     if start is not None and start.tzinfo is None:
@@ -105,7 +111,7 @@ def simulate(
     for guard in simulation.skipped:
         console.print(f"[yellow]![/] guard {guard}: its site has no zone to patrol; no fixes")
     try:
-        publisher = Publisher(host, port, username, password)
+        publisher = Publisher(address)
     except VigilError as exc:
         console.print(f"[red]✗[/] {exc}")
         raise typer.Exit(1) from None

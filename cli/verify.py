@@ -29,6 +29,7 @@ from rich.table import Table
 
 from cli.train import Client
 from core.alerts import AlertKind
+from core.broker import BrokerAddress
 from core.errors import VigilError
 from core.fleet import Channel
 from core.records import DeviceEvent, DeviceStatus, DeviceTelemetry, GuardLocation, SensorReading
@@ -91,9 +92,9 @@ class Run:
 
 
 def verify(
-    broker: Annotated[str, typer.Option(help="vigil's broker, mqtt://host:port.")] = (
-        "mqtt://127.0.0.1:1883"
-    ),
+    broker: Annotated[
+        str, typer.Option(help="vigil's broker, mqtt:// or mqtts://user:pass@host:port.")
+    ] = ("mqtt://127.0.0.1:1883"),
     url: Annotated[str, typer.Option(help="vigil's Serve app.")] = "http://127.0.0.1:8000",
     data: Annotated[
         Path | None,
@@ -128,7 +129,7 @@ def verify(
     try:
         settings = load(from_file(config) if config else {}, from_env(os.environ)).settings
         api = Client(url, token, data_dir or Path("data"))
-        host, port = broker_address(broker)
+        address = broker_address(broker, username, password, settings.broker_ca_file)
     except (VigilError, OSError) as exc:
         console.print(f"[red]✗[/] {exc}")
         raise typer.Exit(2) from None
@@ -138,7 +139,7 @@ def verify(
         state = _set_up(api, notify, made)
         state.model_live = any(m.get("live") for m in api.call("GET", "/api/training/models"))
         feed = _listen(api, url, state)
-        _publish(state, Params.of(settings), host, port, username, password)
+        _publish(state, Params.of(settings), address)
         checks = _await(state, api, data_dir, timeout)
     except VigilError as exc:
         console.print(f"[red]✗[/] could not run the scenario: {exc}", soft_wrap=True)
@@ -294,13 +295,9 @@ def _acknowledge(api: Client, state: Run, alert: dict[str, Any]) -> None:
         console.print(f"[yellow]![/] acknowledging {alert['kind']}: {exc}")
 
 
-def _publish(
-    state: Run, params: Params, host: str, port: int, user: str | None, password: str | None
-) -> None:
+def _publish(state: Run, params: Params, broker: BrokerAddress) -> None:
     sim = known.simulation(state.scenario, time.time(), params)
-    publisher = Publisher(
-        host, port, user, password, client_id=f"vigil-verify-{state.scenario.run}"
-    )
+    publisher = Publisher(broker, client_id=f"vigil-verify-{state.scenario.run}")
 
     def send(message: Outgoing) -> None:
         publisher.send(message)

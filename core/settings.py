@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, get_type_hints
-from urllib.parse import urlparse
 
 import msgspec
 
+from core.broker import BrokerAddress
 from core.errors import ConfigError
 
 #: A configured token secret shorter than this is refused (vigil's own: 64 hex digits).
@@ -26,8 +26,10 @@ SAMPLE_FLEET = Path(__file__).resolve().parent.parent / "fleet" / "sample.yaml"
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    #: MQTT broker, as mqtt://host:port.
+    #: MQTT broker: mqtt://host:port, or mqtts://user:password@host:port (TLS, 8883).
     broker_url: str = "mqtt://127.0.0.1:1883"
+    #: mqtts:// only: the CA file (PEM) that signed the broker's certificate; "" = the system's.
+    broker_ca_file: str = ""
     #: Root of the Parquet lake (a local folder).
     data_dir: Path = Path("data")
     #: Fleet file (YAML): tenants, sites, zones, guards, devices, sensors.
@@ -162,12 +164,15 @@ class Settings:
             )
 
     @property
+    def broker_address(self) -> BrokerAddress:
+        """`broker_url` and `broker_ca_file`: where every vigil client connects, and how."""
+        return BrokerAddress.parse(self.broker_url, self.broker_ca_file)
+
+    @property
     def broker(self) -> tuple[str, int]:
         """(host, port) of `broker_url`."""
-        url = urlparse(self.broker_url)
-        if url.scheme not in ("mqtt", "tcp") or not url.hostname:
-            raise ConfigError(f"broker_url: expected mqtt://host:port, got {self.broker_url!r}")
-        return url.hostname, url.port or 1883
+        address = self.broker_address
+        return address.host, address.port
 
     @property
     def lake(self) -> str:
@@ -241,7 +246,7 @@ def load(*layers: Layer) -> Loaded:
                 sources[name] = source
     settings = Settings(**values)
     try:
-        settings.broker  # noqa: B018 -- checks the URL's shape
+        settings.broker_address  # noqa: B018 -- checks the URL's shape
     except ConfigError as exc:
         raise ConfigError(f"{sources['broker_url']}: {exc}") from None
     return Loaded(settings, sources)

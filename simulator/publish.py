@@ -12,13 +12,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 
-from core.errors import VigilError
+from core.broker import BrokerAddress
+from core.errors import ConfigError, VigilError
 from simulator.engine import Round, Simulation
 from simulator.events import Outgoing, Truth
 
@@ -32,39 +32,37 @@ class SimulatorError(VigilError):
     """The broker could not be reached or refused us; the message says which and why."""
 
 
-def broker_address(url: str) -> tuple[str, int]:
-    """(host, port) of mqtt://host:port (port 1883 when left out)."""
-    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        raise SimulatorError(f"--broker: expected mqtt://host:port, got {url!r}")
-    return parts.hostname, parts.port or 1883
+def broker_address(
+    url: str, username: str | None = None, password: str | None = None, ca_file: str = ""
+) -> BrokerAddress:
+    """The broker of `--broker` (mqtt://host:port, mqtts://user:password@host:port, port 1883
+    or 8883 when left out); `--username`/`--password` replace the URL's login."""
+    try:
+        address = BrokerAddress.parse(url, ca_file, setting="--broker")
+    except ConfigError as exc:
+        raise SimulatorError(str(exc)) from None
+    if username is not None:
+        address = replace(address, username=username, password=password)
+    return address
 
 
 class Publisher:
     """One paho client publishing QoS 1; `close` waits for the broker's acknowledgements."""
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        username: str | None = None,
-        password: str | None = None,
-        client_id: str = "",
-    ) -> None:
-        self.where = f"mqtt://{host}:{port}"
+    def __init__(self, broker: BrokerAddress, client_id: str = "") -> None:
+        self.where = broker.redacted
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id or f"vigil-simulate-{os.getpid()}",
         )
-        if username is not None:
-            self.client.username_pw_set(username, password)
+        broker.configure(self.client)
         self.client.max_inflight_messages_set(INFLIGHT)
         self._connected = threading.Event()
         self._refused: str | None = None
         self.client.on_connect = self._on_connect
         try:
-            self.client.connect(host, port)
-        except OSError as exc:
+            self.client.connect(broker.host, broker.port)
+        except (OSError, ValueError) as exc:
             raise SimulatorError(f"cannot reach the broker {self.where}: {exc}") from None
         self.client.loop_start()
         if not self._connected.wait(CONNECT_TIMEOUT_S) or self._refused:

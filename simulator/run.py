@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
+from core.broker import BrokerAddress
 from core.fleet import Fleet, Guard
 
 METRES_PER_DEGREE = 111_320.0
@@ -51,8 +52,7 @@ class Simulator:
     def __init__(
         self,
         fleet: Fleet,
-        host: str,
-        port: int,
+        broker: BrokerAddress,
         interval_s: float = 5.0,
         panic_every_s: float = 120.0,
         seed: int = 7,
@@ -78,7 +78,8 @@ class Simulator:
                 )
             )
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="vigil-simulator")
-        self.client.connect(host, port)
+        broker.configure(self.client)
+        self.client.connect(broker.host, broker.port)
         self.client.loop_start()
         self.published = 0
         self._stop = threading.Event()

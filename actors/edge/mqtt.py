@@ -197,8 +197,11 @@ class Mqtt:
         props.SessionExpiryInterval = session_expiry_s
         if receive_maximum is not None:
             props.ReceiveMaximum = receive_maximum
-        host, port = settings.broker
-        client.connect_async(host, port, keepalive=30, clean_start=False, properties=props)
+        address = settings.broker_address
+        address.configure(client)  # the login and TLS of mqtts://user:password@host
+        client.connect_async(
+            address.host, address.port, keepalive=30, clean_start=False, properties=props
+        )
         self.client = client
         threads.start(f"mqtt-{client_id}", self._network_loop)
 

@@ -35,7 +35,9 @@ def started(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """What `vigil up` would start the stack with; it then stops short of starting it."""
     seen: dict[str, Any] = {}
 
-    def start_stack(settings: Settings, simulate: int, mqtt_port: int | None, *_: Any) -> Any:
+    def start_stack(
+        settings: Settings, simulate: int, mqtt_port: int | None, *_: Any, **__: Any
+    ) -> Any:
         seen.update(settings=settings, mqtt_port=mqtt_port)
         raise StartupError("not in this test")
 
@@ -197,3 +199,16 @@ def test_the_ray_dashboard_line_says_how_to_get_its_token(
     command = re.search(r"\(token: (\S+) get-auth-token\)", line)
     assert command, line
     assert (REPO / command[1]).exists()  # the virtualenv's ray, which has the subcommand
+
+
+def test_config_show_hides_the_brokers_password() -> None:
+    result = runner.invoke(
+        main.app,
+        ["config", "show", "--broker", "mqtts://vigil:s3cret-pw@broker.example"],
+        env={"VIGIL_BROKER_CA_FILE": "/etc/vigil/ca.pem"},
+    )
+    assert result.exit_code == 0, result.output
+    table = rows(result.output)
+    assert table["broker_url"] == ("mqtts://vigil:***@broker.example:8883", "--broker")
+    assert table["broker_ca_file"] == ("/etc/vigil/ca.pem", "VIGIL_BROKER_CA_FILE")
+    assert "s3cret" not in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+from core.broker import BrokerAddress
 from core.fleet import load_fleet
 from core.settings import Settings
 from simulator.engine import Params, Simulation
@@ -40,5 +41,10 @@ def test_a_duration_ends_the_run_at_that_much_simulated_time() -> None:
 
 
 def test_broker_urls_name_their_host_and_port() -> None:
-    assert broker_address("mqtt://broker.example:1884") == ("broker.example", 1884)
-    assert broker_address("10.0.0.2") == ("10.0.0.2", 1883)
+    assert broker_address("mqtt://broker.example:1884") == BrokerAddress("broker.example", 1884)
+    assert broker_address("10.0.0.2") == BrokerAddress("10.0.0.2", 1883)
+    secured = broker_address("mqtts://sim:s%40cret@broker.example", ca_file="/etc/ca.pem")
+    assert secured == BrokerAddress(
+        "broker.example", 8883, True, "sim", "s@cret", ca_file="/etc/ca.pem"
+    )
+    assert broker_address("mqtts://sim:old@b", "other", "new").password == "new"

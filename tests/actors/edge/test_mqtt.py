@@ -36,11 +36,11 @@ MESSAGE = st.tuples(st.lists(LEVEL, min_size=1, max_size=3), PAYLOAD, st.sampled
 class Subscriber:
     """An Mqtt client with manual acks on `probe/<run>/#`, messages into a queue."""
 
-    def __init__(self, broker: Any, client_id: str, root: str) -> None:
+    def __init__(self, settings: Settings, client_id: str, root: str) -> None:
         self.got: queue.Queue[Message] = queue.Queue()
         self.threads = Threads(client_id)
         self.mqtt = Mqtt(
-            Settings(broker_url=broker.url),
+            settings,
             client_id,
             self.threads,
             self.got.put,
@@ -74,7 +74,7 @@ def test_whatever_is_published_arrives_whole_and_in_order(
     broker: Any, messages: list[tuple[list[str], bytes, int]], with_properties: bool
 ) -> None:
     root = f"probe/{uuid.uuid4().hex[:8]}"
-    sub = Subscriber(broker, f"probe-{uuid.uuid4().hex[:8]}", root)
+    sub = Subscriber(Settings(broker_url=broker.url), f"probe-{uuid.uuid4().hex[:8]}", root)
     pub = publisher(broker)
     try:
         props = Properties(PacketTypes.PUBLISH)
@@ -99,7 +99,7 @@ def test_whatever_is_published_arrives_whole_and_in_order(
 def test_a_batch_acknowledged_with_ack_all_is_not_delivered_again(broker: Any) -> None:
     root = f"probe/{uuid.uuid4().hex[:8]}"
     client_id = f"probe-{uuid.uuid4().hex[:8]}"
-    sub = Subscriber(broker, client_id, root)
+    sub = Subscriber(Settings(broker_url=broker.url), client_id, root)
     pub = publisher(broker)
     try:
         for i in range(300):
@@ -110,7 +110,7 @@ def test_a_batch_acknowledged_with_ack_all_is_not_delivered_again(broker: Any) -
         sub.mqtt.client.publish(f"{root}-done", b"", qos=1).wait_for_publish(10)
     finally:
         sub.stop()
-    again = Subscriber(broker, client_id, root)  # the same persistent session
+    again = Subscriber(Settings(broker_url=broker.url), client_id, root)  # the same session
     try:
         redelivered = again.take(100)
         assert sorted(m.payload for m in redelivered) == sorted(
