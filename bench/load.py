@@ -556,16 +556,19 @@ class TreeCpu:
                     alive.append((pid, self.labels.get(pid, "")))
         return alive
 
-    def pss_mb(self, sample: Sample) -> float:
-        """Proportional set size of the tree's processes (shared pages split among them)."""
-        kb = 0
+    def pss_by_process(self, sample: Sample) -> dict[str, float]:
+        """Proportional set size (MB; shared pages split among the processes) per process
+        label, largest first."""
+        per: Counter[str] = Counter()
         for pid in sample.own:
             try:
                 text = Path(f"/proc/{pid}/smaps_rollup").read_text()
             except OSError:
                 continue
-            kb += sum(int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:"))
-        return round(kb / 1024)
+            kb = sum(int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:"))
+            with self._lock:
+                per[self.labels.get(pid, str(pid))] += kb / 1024
+        return {label: round(mb, 1) for label, mb in per.most_common()}
 
     def processes(self) -> list[str]:
         with self._lock:
@@ -749,7 +752,9 @@ def run_step(
     sleep_until(t1)
     s1, p1 = cpu.sample(), sum(proc_ticks(p.pid) for p in procs)
     step.cpu = cpu.window(s0, s1)
-    step.cpu["pss_mb"], step.cpu["processes"] = cpu.pss_mb(s1), len(s1.own)
+    step.cpu["pss_by_process"] = cpu.pss_by_process(s1)
+    step.cpu["pss_mb"] = round(sum(step.cpu["pss_by_process"].values()))
+    step.cpu["processes"] = len(s1.own)
     step.cpu["publishers_pct"] = round(100 * (p1 - p0) / CLK / (s1.at - s0.at), 1)
     step.pubs = collect(procs, args.tmp, tag)
     return step
@@ -859,6 +864,7 @@ def results(step: Step, feed: Feed, lake: dict[str, int], known: set[str]) -> di
         "publishers_pct_one_core": step.cpu["publishers_pct"],  # not counted as vigil's
         "cpu_window_s": round(step.cpu["seconds"], 1),
         "memory_pss_mb": step.cpu["pss_mb"],  # every process of the tree, at the window's end
+        "memory_pss_mb_by_process": step.cpu["pss_by_process"],
         "process_count": step.cpu["processes"],
         "cpu_pct_by_process": step.cpu["pct_by_process"],
     }
