@@ -27,9 +27,7 @@ def feed(noc: Noc, token: str, **query: Any) -> Iterator[ClientConnection]:
         yield ws
 
 
-def test_a_panic_reaches_an_operators_socket_within_one_second(
-    noc: Noc, clients: dict[str, Api]
-) -> None:
+def test_a_panic_reaches_an_operators_socket(noc: Noc, clients: dict[str, Api]) -> None:
     hello, message = panic_on_socket(noc, clients["admin1"], noc.ws_url, "ws")
     assert hello["data"]["role"] == "operator" and hello["data"]["tenant"] == 1
     assert message["data"]["kind"] == "panic" and message["channel"] == "noc:1"
