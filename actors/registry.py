@@ -30,6 +30,7 @@ import ray
 from actors.rules import fleet_edits
 from actors.rules.fleet_edits import FleetEditError
 from core import names
+from core.credentials import ADMIN, Account, Credentials, CredentialsError, changes, control
 from core.fleet import Fleet
 from core.settings import Settings
 
@@ -67,6 +68,7 @@ class FleetRegistry:
         self.edits: list[dict[str, Any]] = []
         self.version = 0
         self.skipped = 0
+        self.accounts = BrokerAccounts(settings)
         if self.start_path.exists():  # restarted by Ray: the fleet of the start is on disk
             self._load(msgspec.json.decode(self.start_path.read_bytes(), type=Fleet))
 
@@ -78,14 +80,9 @@ class FleetRegistry:
         return len(self.edits)
 
     def _load(self, fleet: Fleet) -> None:
-        self.fleet, self.edits = fleet, []
-        for edit in self._saved():
-            try:
-                self.fleet = self._apply(self.fleet, edit)
-                self.edits.append(edit)
-            except FleetEditError as exc:
-                self.skipped += 1
-                log.warning("saved fleet edit %s no longer applies: %s", edit, exc)
+        self.fleet, self.edits, skipped = replay(fleet, saved_edits(self.path))
+        self.skipped += skipped
+        self.accounts.started(self.fleet)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -115,6 +112,7 @@ class FleetRegistry:
             "version": self.version,
             "edits": len(self.edits),
             "skipped": self.skipped,
+            "broker_sync_failures": self.accounts.failures,
             "missing": dict(self.missing),
         }
 
@@ -147,21 +145,13 @@ class FleetRegistry:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _apply(self, fleet: Fleet, edit: dict[str, Any]) -> Fleet:
-        if edit["op"] == "delete":
-            return fleet_edits.delete(fleet, edit["collection"], edit["id"], None)
-        create = edit["op"] == "create"
-        fleet, _ = fleet_edits.put(
-            fleet, edit["collection"], edit["id"], edit["body"], edit.get("tenant"), create
-        )
-        return fleet
-
     def _commit(self, fleet: Fleet, edit: dict[str, Any]) -> None:
         """Durable first (the file), then live (every actor), then visible (here)."""
         self._save([*self.edits, edit])
         self.edits.append(edit)
         self.fleet = fleet
         self._push()
+        self.accounts.sync(fleet)
 
     def _push(self) -> None:
         """Every actor using the fleet takes the new one before this returns. Peers are
@@ -179,14 +169,81 @@ class FleetRegistry:
             calls.append(actor.update_fleet.remote(self.fleet))
         ray.get(calls)
 
-    def _saved(self) -> list[dict[str, Any]]:
-        try:
-            return list(json.loads(self.path.read_text()))
-        except FileNotFoundError:
-            return []
-
     def _save(self, edits: list[dict[str, Any]]) -> None:
         _write_durably(self.path, json.dumps(edits, indent=1).encode())
+
+
+def saved_edits(path: Path) -> list[dict[str, Any]]:
+    try:
+        return list(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return []
+
+
+def replay(fleet: Fleet, edits: list[dict[str, Any]]) -> tuple[Fleet, list[dict[str, Any]], int]:
+    """`fleet` with the saved `edits` made over it: (fleet, the edits that applied, how many
+    no longer did; each logged)."""
+    applied, skipped = [], 0
+    for edit in edits:
+        try:
+            if edit["op"] == "delete":
+                fleet = fleet_edits.delete(fleet, edit["collection"], edit["id"], None)
+            else:
+                body, tenant = edit["body"], edit.get("tenant")
+                create = edit["op"] == "create"
+                fleet, _ = fleet_edits.put(
+                    fleet, edit["collection"], edit["id"], body, tenant, create
+                )
+            applied.append(edit)
+        except FleetEditError as exc:
+            skipped += 1
+            log.warning("saved fleet edit %s no longer applies: %s", edit, exc)
+    return fleet, applied, skipped
+
+
+def current_fleet_on_disk(data_dir: Path, fleet: Fleet) -> Fleet:
+    """The fleet a vigil with `data_dir` runs when started with `fleet`: the API's saved
+    edits made over it (what `vigil up` gives the broker's accounts before Ray starts)."""
+    return replay(fleet, saved_edits(Path(data_dir) / EDITS_FILE))[0]
+
+
+def started_fleet(data_dir: Path) -> Fleet | None:
+    """The fleet the last `vigil up` with `data_dir` started with, its edits made; None
+    when none has."""
+    path = Path(data_dir) / START_FILE
+    if not path.exists():
+        return None
+    return current_fleet_on_disk(data_dir, msgspec.json.decode(path.read_bytes(), type=Fleet))
+
+
+class BrokerAccounts:
+    """Keeps the broker's device and sensor logins in step with the fleet (only when vigil
+    owns the broker: `broker_accounts`). The broker was seeded with the fleet's accounts
+    at start; each edit sends it the difference. A failed send is logged and counted, and
+    the next edit sends everything not yet sent."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.failures = 0
+        self.held: dict[str, Account] = {}
+
+    def started(self, fleet: Fleet) -> None:
+        if self.settings.broker_accounts:
+            self.held = Credentials(self.settings.data_dir).fleet_accounts(fleet)
+
+    def sync(self, fleet: Fleet) -> None:
+        if not self.settings.broker_accounts:
+            return
+        credentials = Credentials(self.settings.data_dir)
+        wanted = credentials.fleet_accounts(fleet)
+        admin = credentials.login(self.settings.broker_address, ADMIN)
+        try:
+            control(admin, changes(self.held, wanted))
+        except (CredentialsError, OSError) as exc:
+            self.failures += 1
+            log.error("the broker's logins are behind the fleet: %s", exc)
+            return
+        self.held = wanted
 
 
 def _write_durably(path: Path, data: bytes) -> None:

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))  # the SMTP and HTTP receivers are the tests' own 
 from actors.notify.channels import send  # noqa: E402
 from bench.stats import summary  # noqa: E402
 from cli.broker import Mosquitto, free_port  # noqa: E402
+from core.credentials import INGEST, SIMULATOR, Credentials  # noqa: E402
 from core.fleet import (  # noqa: E402
     Channel,
     Contact,
@@ -117,7 +118,7 @@ def run_vigil(
     from cli import runtime
 
     ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    settings = Settings(broker_url=broker.url, data_dir=data)
+    settings = Settings(broker_url=broker.login(INGEST).url, data_dir=data)
     fleet = bench_fleet(load_fleet(settings.fleet_path), panics, mailbox.port, receiver.port)
     running = runtime.start(settings, fleet)
     running.ready(timeout=120)
@@ -127,7 +128,8 @@ def run_vigil(
         time.sleep(0.1)
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", broker.port)
+    broker.login(SIMULATOR).configure(client)  # the panics come as the simulator's
+    client.connect(broker.host, broker.port)
     client.loop_start()
     published: dict[str, float] = {}
     started = time.monotonic()
@@ -180,7 +182,10 @@ def main() -> None:
     args = parser.parse_args()
     mailbox, receiver = Mailbox().start(), HttpReceiver().start()
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
-        broker = Mosquitto(Path(tmp) / "broker", free_port(), persistence=False).start()
+        accounts = Credentials(tmp).service_accounts()  # logins and ACLs, as `vigil up`'s
+        broker = Mosquitto(
+            Path(tmp) / "broker", free_port(), persistence=False, accounts=accounts
+        ).start()
         try:
             print("reference: apprise alone…", file=sys.stderr, flush=True)
             ref = reference(mailbox, receiver, args.panics)

@@ -26,6 +26,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from cli.broker import Mosquitto, free_port
+from core.broker import BrokerAddress
+from core.credentials import INGEST, SIMULATOR, Credentials
 from core.fleet import load_fleet
 from core.settings import Settings
 from simulator.fleet import simulated_fleet
@@ -60,13 +62,20 @@ def workload(total: int) -> list[tuple[str, list[str]]]:
     return jobs
 
 
-def publish(port: int, jobs: list[tuple[str, list[str]]]) -> float:
-    """Start every publisher at once; return the start time."""
+def login_args(address: BrokerAddress) -> list[str]:
+    """mosquitto_pub's and mosquitto_sub's options for `address` and its login."""
+    where = ["-h", address.host, "-p", str(address.port)]
+    return [*where, "-u", str(address.username), "-P", str(address.password)]
+
+
+def publish(broker: Mosquitto, jobs: list[tuple[str, list[str]]]) -> float:
+    """Start every publisher at once (logged in as the simulator); return the start time."""
     started = time.monotonic()
     procs = []
+    login = login_args(broker.login(SIMULATOR))
     for topic, lines in jobs:
         proc = subprocess.Popen(
-            ["mosquitto_pub", "-p", str(port), "-q", "1", "-M", "1000", "-t", topic, "-l"],
+            ["mosquitto_pub", *login, "-q", "1", "-M", "1000", "-t", topic, "-l"],
             stdin=subprocess.PIPE,
         )
         procs.append((proc, "\n".join(lines) + "\n"))
@@ -86,12 +95,11 @@ def until(done: Any, started: float, what: str, limit: float = 600.0) -> None:
         time.sleep(0.01)
 
 
-def run_mosquitto_sub(port: int, total: int, jobs: list[tuple[str, list[str]]]) -> float:
+def run_mosquitto_sub(broker: Mosquitto, total: int, jobs: list[tuple[str, list[str]]]) -> float:
     sub = subprocess.Popen(
         [
             "mosquitto_sub",
-            "-p",
-            str(port),
+            *login_args(broker.login(INGEST)),
             "-q",
             "1",
             "-t",
@@ -104,12 +112,12 @@ def run_mosquitto_sub(port: int, total: int, jobs: list[tuple[str, list[str]]]) 
         stdout=subprocess.DEVNULL,
     )
     time.sleep(0.5)  # let it subscribe (a start-up wait, not a measurement)
-    started = publish(port, jobs)
+    started = publish(broker, jobs)
     sub.wait(timeout=600)
     return total / (time.monotonic() - started)
 
 
-def run_paho(port: int, total: int, jobs: list[tuple[str, list[str]]]) -> float:
+def run_paho(broker: Mosquitto, total: int, jobs: list[tuple[str, list[str]]]) -> float:
     done = threading.Event()
     received = 0
 
@@ -121,11 +129,12 @@ def run_paho(port: int, total: int, jobs: list[tuple[str, list[str]]]) -> float:
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.on_message = on_message
-    client.connect("127.0.0.1", port)
+    broker.login(INGEST).configure(client)
+    client.connect(broker.host, broker.port)
     client.subscribe([("guard/#", 1), ("device/#", 1)])
     client.loop_start()
     time.sleep(0.5)
-    started = publish(port, jobs)
+    started = publish(broker, jobs)
     if not done.wait(timeout=600):
         raise SystemExit(f"bare paho received {received} of {total} in 600 s")
     elapsed = time.monotonic() - started
@@ -135,7 +144,7 @@ def run_paho(port: int, total: int, jobs: list[tuple[str, list[str]]]) -> float:
 
 
 def run_vigil(
-    port: int, total: int, jobs: list[tuple[str, list[str]]], data: Path
+    broker: Mosquitto, total: int, jobs: list[tuple[str, list[str]]], data: Path
 ) -> dict[str, float]:
     import ray
 
@@ -143,7 +152,7 @@ def run_vigil(
     from storage.catalog import count
 
     ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    settings = Settings(broker_url=f"mqtt://127.0.0.1:{port}", data_dir=data)
+    settings = Settings(broker_url=broker.login(INGEST).url, data_dir=data)
     fleet = simulated_fleet(load_fleet(settings.fleet_path), GPS_PUBLISHERS + TELEMETRY_PUBLISHERS)
     running = runtime.start(settings, fleet)
     running.ready(timeout=120)
@@ -157,7 +166,7 @@ def run_vigil(
         s.get("connects") for s in ray.get([a.get_stats.remote() for a in running.ingest])
     ):
         time.sleep(0.1)
-    started = publish(port, jobs)
+    started = publish(broker, jobs)
     until(lambda: acked() >= total, started, "vigil acknowledged every message")
     acked_s = time.monotonic() - started
     until(
@@ -184,14 +193,17 @@ def main() -> None:
     total = args.messages
     jobs = workload(total)
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
-        broker = Mosquitto(Path(tmp) / "broker", free_port(), persistence=False).start()
+        accounts = Credentials(tmp).service_accounts()  # logins and ACLs, as `vigil up`'s
+        broker = Mosquitto(
+            Path(tmp) / "broker", free_port(), persistence=False, accounts=accounts
+        ).start()
         try:
             print("(a) mosquitto_sub…", file=sys.stderr, flush=True)
-            sub_rate = run_mosquitto_sub(broker.port, total, jobs)
+            sub_rate = run_mosquitto_sub(broker, total, jobs)
             print("(b) bare paho…", file=sys.stderr, flush=True)
-            paho_rate = run_paho(broker.port, total, jobs)
+            paho_rate = run_paho(broker, total, jobs)
             print("(c) vigil…", file=sys.stderr, flush=True)
-            vigil = run_vigil(broker.port, total, jobs, Path(tmp) / "lake")
+            vigil = run_vigil(broker, total, jobs, Path(tmp) / "lake")
         finally:
             broker.stop()
     result = {

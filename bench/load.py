@@ -69,9 +69,11 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.mqttload import Schedule, packet_id, publish_packet  # noqa: E402
+from bench.mqttload import Schedule, login_env, packet_id, publish_packet  # noqa: E402
 from bench.stats import summary  # noqa: E402
 from core.alerts import AlertKind, make_alert  # noqa: E402
+from core.broker import BrokerAddress  # noqa: E402
+from core.credentials import INGEST, SIMULATOR, Credentials  # noqa: E402
 from core.fleet import Fleet, Guard, Sensor, Site, load_fleet  # noqa: E402
 from simulator.fleet import simulated_fleet  # noqa: E402
 
@@ -706,17 +708,21 @@ class Step:
     done_at: float = 0.0  # when its alerts and its rows were all in (or the drain gave up)
 
 
-def publishers(plan: Plan, port: int, folder: Path, tag: str) -> list[subprocess.Popen[bytes]]:
+def publishers(
+    plan: Plan, broker: BrokerAddress, folder: Path, tag: str
+) -> list[subprocess.Popen[bytes]]:
+    """One raw publisher process per schedule, logged in as `broker` says."""
     procs = []
+    env = login_env(broker.username, broker.password)
     for p, schedule in enumerate(plan.schedules):
         path = folder / f"{tag}-pub{p}.pickle"
         schedule.save(path)
         command = [
-            str(PYTHON), str(MQTTLOAD), "publish", "--port", str(port),
+            str(PYTHON), str(MQTTLOAD), "publish", "--port", str(broker.port),
             "--schedule", str(path), "--out", str(path.with_suffix(".json")),
             "--client-id", f"vigil-load-{tag}-{p}",
         ]  # fmt: skip
-        procs.append(subprocess.Popen(command, cwd=ROOT))
+        procs.append(subprocess.Popen(command, cwd=ROOT, env=env))
     return procs
 
 
@@ -740,11 +746,16 @@ def sleep_until(when: float) -> None:
 
 
 def run_step(
-    work: Workload, cpu: TreeCpu, port: int, rate: float, args: argparse.Namespace, tag: str
+    work: Workload,
+    cpu: TreeCpu,
+    broker: BrokerAddress,
+    rate: float,
+    args: argparse.Namespace,
+    tag: str,
 ) -> Step:
     start = time.time() + lead_s(rate * args.seconds)
     plan = work.plan(rate, args.seconds, start)
-    procs = publishers(plan, port, args.tmp, tag)
+    procs = publishers(plan, broker, args.tmp, tag)
     t0, t1 = start + args.warmup, start + args.seconds
     step = Step(rate, plan, (t0, t1), plan.published_between(t0, t1))
     sleep_until(t0)
@@ -905,14 +916,19 @@ def run_reference(work: Workload, rate: float, args: argparse.Namespace) -> dict
     from cli.broker import Mosquitto
 
     folder = args.tmp / f"ref-{rate:g}"
-    broker = Mosquitto(folder / "broker", free_port()).start()
+    # vigil's broker configuration, logins and ACLs included: the same cost per message.
+    logins = Credentials(folder)
+    broker = Mosquitto(folder / "broker", free_port(), accounts=logins.service_accounts()).start()
     assert broker.process is not None
     out = folder / "sub.json"
     zones = folder / "zones.json"
     zones.write_text(json.dumps(work.zones()))
     command = [str(PYTHON), str(MQTTLOAD), "subscribe", "--port", str(broker.port)]
     sub = subprocess.Popen(
-        [*command, "--zones", str(zones), "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE
+        [*command, "--zones", str(zones), "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        env=login_env(INGEST, logins.password(INGEST)),
     )
     try:
         assert sub.stdout is not None
@@ -920,7 +936,7 @@ def run_reference(work: Workload, rate: float, args: argparse.Namespace) -> dict
         seconds = args.reference_seconds
         start = time.time() + lead_s(rate * seconds)
         plan = work.plan(rate, seconds, start)
-        procs = publishers(plan, broker.port, folder, "ref")
+        procs = publishers(plan, broker.login(SIMULATOR), folder, "ref")
         t0, t1 = start + min(args.warmup, seconds / 3), start + seconds
         sleep_until(t0)
         ticks0 = (proc_ticks(sub.pid), proc_ticks(broker.process.pid), time.time())
@@ -973,6 +989,10 @@ def run(args: argparse.Namespace, rates: list[float]) -> dict[str, Any]:
     console.print(f"vigil up with {args.guards} guards (ports {vigil.ports})…")
     ready_s = vigil.start()
     console.print(f"ready in {ready_s:.1f} s")
+    # The load comes from the simulator's login, as `vigil up --simulate` sends it.
+    simulator = Credentials(vigil.data).login(
+        BrokerAddress("127.0.0.1", vigil.ports["mqtt"]), SIMULATOR
+    )
     steps: list[Step] = []
     rows: list[dict[str, Any]] = []
     known: set[str] = set()
@@ -988,7 +1008,7 @@ def run(args: argparse.Namespace, rates: list[float]) -> dict[str, Any]:
         processes = cpu.processes()
         for n, rate in enumerate(rates):
             console.print(f"vigil: {rate:g} msg/s for {args.seconds:g} s…")
-            step = run_step(work, cpu, vigil.ports["mqtt"], rate, args, f"s{n}")
+            step = run_step(work, cpu, simulator, rate, args, f"s{n}")
             steps.append(step)
             wait_alerts(feed, step, args.drain)
             wait_lake(vigil.data, step, args.drain)

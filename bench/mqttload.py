@@ -3,6 +3,8 @@
     python bench/mqttload.py publish --port P --schedule FILE --out FILE
     python bench/mqttload.py subscribe --port P --zones FILE --out FILE   (until SIGTERM)
 
+Both log in as MQTTLOAD_USERNAME / MQTTLOAD_PASSWORD when they are set.
+
 The publisher speaks MQTT 3.1.1 on a plain socket: the PUBLISH packets (QoS 1, packet
 ids in sending order) are encoded before the start, so at each wake-up it sends every
 packet that is due in one `sendall` and counts the broker's PUBACKs; a Python paho
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 WINDOW = 60_000  # unacknowledged messages at most (packet ids wrap at 65,535)
+LOGIN_ENV = ("MQTTLOAD_USERNAME", "MQTTLOAD_PASSWORD")
 TICK_S = 0.0005  # the shortest sleep between two sends
 ACK_WAIT_S = 60.0  # after the last send, how long the PUBACKs may take
 
@@ -49,10 +52,13 @@ def _length(n: int) -> bytes:
             return bytes(out)
 
 
-def connect_packet(client_id: str) -> bytes:
-    cid = client_id.encode()
-    # protocol "MQTT" level 4, clean session, keep-alive 0 (none: the run is short)
-    body = b"\x00\x04MQTT\x04\x02\x00\x00" + struct.pack("!H", len(cid)) + cid
+def connect_packet(client_id: str, username: str = "", password: str = "") -> bytes:
+    """Protocol "MQTT" level 4, clean session, keep-alive 0 (none: the run is short), and
+    a login when `username` is given."""
+    flags = 0x02 | (0xC0 if username else 0)
+    fields = [client_id] + ([username, password] if username else [])
+    payload = b"".join(struct.pack("!H", len(f.encode())) + f.encode() for f in fields)
+    body = b"\x00\x04MQTT\x04" + bytes([flags]) + b"\x00\x00" + payload
     return b"\x10" + _length(len(body)) + body
 
 
@@ -128,7 +134,7 @@ def publish(port: int, schedule: Schedule, client_id: str) -> dict[str, Any]:
     n = len(packets)
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.sendall(connect_packet(client_id))
+    sock.sendall(connect_packet(client_id, *login()))
     connack = sock.recv(4)
     if len(connack) < 4 or connack[0] != 0x20 or connack[3] != 0:
         raise ConnectionError(f"CONNACK refused: {connack!r}")
@@ -205,6 +211,9 @@ def subscribe(port: int, zones: dict[str, list[float]], out: Path) -> None:
         mqtt.CallbackAPIVersion.VERSION2, client_id=f"vigil-load-ref-{os.getpid()}"
     )
     client.on_message = on_message
+    username, password = login()
+    if username:
+        client.username_pw_set(username, password)
     client.connect("127.0.0.1", port)
     client.subscribe(
         [
@@ -220,6 +229,16 @@ def subscribe(port: int, zones: dict[str, list[float]], out: Path) -> None:
     client.loop_stop()
     client.disconnect()
     out.write_text(json.dumps(state))
+
+
+def login_env(username: str | None, password: str | None) -> dict[str, str]:
+    """The environment that gives these processes a login."""
+    return {**os.environ, LOGIN_ENV[0]: username or "", LOGIN_ENV[1]: password or ""}
+
+
+def login() -> tuple[str, str]:
+    """The broker login, from the environment (not the command line, which `ps` shows)."""
+    return os.environ.get(LOGIN_ENV[0], ""), os.environ.get(LOGIN_ENV[1], "")
 
 
 def main() -> None:

@@ -41,12 +41,14 @@ from picows import WSCloseCode, WSListener, WSMsgType
 ACKED = re.compile(r'\[\{"type":"positions","v":(\d+)')
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_BROKER = "WS_FANOUT_BROKER"  # the reference server's broker URL, with its login
 sys.path.insert(0, str(ROOT))
 
 from bench.stats import percentile, summary  # noqa: E402
 from cli.broker import Mosquitto, free_port  # noqa: E402
 from core import heap  # noqa: E402
 from core.broker import BrokerAddress  # noqa: E402
+from core.credentials import INGEST, SIMULATOR, Credentials  # noqa: E402
 
 # -- clients -------------------------------------------------------------------------------
 
@@ -145,11 +147,12 @@ def reference_alarms(frame: str) -> list[str]:
 
 
 async def measure(
-    clients: Clients, broker_port: int, panics: list[tuple[str, str]], gap_s: float
+    clients: Clients, broker: BrokerAddress, panics: list[tuple[str, str]], gap_s: float
 ) -> dict[str, Any]:
     """Publish each (topic, key) panic, wait for every client to have it; latencies."""
     publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    publisher.connect("127.0.0.1", broker_port)
+    broker.configure(publisher)
+    publisher.connect(broker.host, broker.port)
     publisher.loop_start()
     per_client: list[float] = []
     all_clients: list[float] = []
@@ -202,7 +205,7 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
     from simulator.fleet import simulated_fleet
 
     settings = Settings(
-        broker_url=broker.url,
+        broker_url=broker.login(INGEST).url,
         data_dir=data,
         http_port=free_port(),
         ws_port=free_port(),
@@ -218,7 +221,8 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
         context = multiprocessing.get_context("spawn")
         stop, published = context.Event(), context.Value("q", 0)
         simulator = context.Process(
-            target=simulate, args=(fleet, broker.port, args.fix_interval, stop, published)
+            target=simulate,
+            args=(fleet, broker.login(SIMULATOR), args.fix_interval, stop, published),
         )
         simulator.start()
         token = issue(load_secret(settings), "operator", 1, "bench")
@@ -231,9 +235,9 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
             clients = Clients(url, args.clients, vigil_alarms)
             await clients.start()
             await asyncio.sleep(args.warmup)  # positions flowing to every client
-            await measure(clients, broker.port, panics[:3], 0.3)  # warm the path
+            await measure(clients, broker.login(SIMULATOR), panics[:3], 0.3)  # warm the path
             frames0, bytes0, t0 = clients.frames, clients.bytes, time.monotonic()
-            result = await measure(clients, broker.port, panics[3:], args.gap)
+            result = await measure(clients, broker.login(SIMULATOR), panics[3:], args.gap)
             span = time.monotonic() - t0
             result["frames_per_client_s"] = round(
                 (clients.frames - frames0) / span / args.clients, 2
@@ -260,14 +264,14 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
         ray.shutdown()
 
 
-def simulate(fleet: Any, port: int, interval_s: float, stop: Any, published: Any) -> None:
+def simulate(
+    fleet: Any, broker: BrokerAddress, interval_s: float, stop: Any, published: Any
+) -> None:
     """The simulated guards, in a process of their own as devices are machines of their
     own: sharing the clients' interpreter, their publishing would delay the clients."""
     from simulator.run import Simulator
 
-    simulator = Simulator(
-        fleet, BrokerAddress("127.0.0.1", port), interval_s=interval_s, panic_every_s=1e12
-    )
+    simulator = Simulator(fleet, broker, interval_s=interval_s, panic_every_s=1e12)
     simulator.start()
     stop.wait()
     simulator.stop()
@@ -277,7 +281,7 @@ def simulate(fleet: Any, port: int, interval_s: float, stop: Any, published: Any
 # -- (b) the reference: bare Starlette + uvicorn, no Ray -----------------------------------
 
 
-def reference_server(http_port: int, mqtt_port: int) -> None:
+def reference_server(http_port: int, broker: BrokerAddress) -> None:
     """Subscribe to alarms, send each to every connected WebSocket at once."""
     import uvicorn
     from starlette.applications import Starlette
@@ -310,7 +314,8 @@ def reference_server(http_port: int, mqtt_port: int) -> None:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.on_message = on_message
     client.on_connect = lambda c, *_: c.subscribe("device/+/alert", qos=1)
-    client.connect("127.0.0.1", mqtt_port)
+    broker.configure(client)
+    client.connect(broker.host, broker.port)
     client.loop_start()
     app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
     heap.settle()  # as vigil's actors do
@@ -320,7 +325,9 @@ def reference_server(http_port: int, mqtt_port: int) -> None:
 def run_reference(args: argparse.Namespace, broker: Mosquitto) -> dict[str, Any]:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, __file__, "--reference-server", str(port), str(broker.port)], cwd=ROOT
+        [sys.executable, __file__, "--reference-server", str(port)],
+        cwd=ROOT,
+        env={**os.environ, REFERENCE_BROKER: broker.login(INGEST).url},  # not in `ps`
     )
     try:
         _wait_port(port)
@@ -329,8 +336,8 @@ def run_reference(args: argparse.Namespace, broker: Mosquitto) -> dict[str, Any]
         async def go() -> dict[str, Any]:
             clients = Clients(f"ws://127.0.0.1:{port}/ws", args.clients, reference_alarms)
             await clients.start()
-            await measure(clients, broker.port, panics[:3], 0.3)
-            result = await measure(clients, broker.port, panics[3:], args.gap)
+            await measure(clients, broker.login(SIMULATOR), panics[:3], 0.3)
+            result = await measure(clients, broker.login(SIMULATOR), panics[3:], args.gap)
             await clients.stop()
             return result
 
@@ -371,13 +378,16 @@ def main() -> None:
         default=["gateway", "serve", "serve_alerts_only"],
         help="which of vigil's WebSocket paths to measure",
     )
-    parser.add_argument("--reference-server", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--reference-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.reference_server:
-        reference_server(*args.reference_server)
+        reference_server(args.reference_server, BrokerAddress.parse(os.environ[REFERENCE_BROKER]))
         return
     with tempfile.TemporaryDirectory(prefix="vigil-ws-bench-") as tmp:
-        broker = Mosquitto(Path(tmp) / "mosquitto", free_port(), persistence=False).start()
+        accounts = Credentials(tmp).service_accounts()  # logins and ACLs, as `vigil up`'s
+        broker = Mosquitto(
+            Path(tmp) / "mosquitto", free_port(), persistence=False, accounts=accounts
+        ).start()
         try:
             reference = run_reference(args, broker)
             vigil = run_vigil(args, broker, Path(tmp) / "data")

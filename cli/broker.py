@@ -7,10 +7,8 @@ raises the queues and turns on TCP_NODELAY (see DESIGN.md, field notes).
 
 from __future__ import annotations
 
-import base64
 import getpass
-import hashlib
-import secrets
+import json
 import shutil
 import socket
 import subprocess
@@ -19,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.broker import BrokerAddress
+from core.credentials import INGEST, Account, dynsec_config
 from core.errors import StartupError
 
 CONFIG = """\
@@ -39,6 +38,7 @@ log_type error
 log_type warning
 log_type notice
 """
+DYNSEC_PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"  # Debian's
 TLS_LISTENER = "listener {port} {host}\ncertfile {cert}\nkeyfile {key}\n"
 
 
@@ -73,8 +73,9 @@ class Mosquitto:
     #: Persistent sessions (client id -> subscriptions) to hold from the first moment on:
     #: vigil's ingest slots (actors/edge/mqtt.claim_sessions says why).
     sessions: dict[str, list[str]] = field(default_factory=dict)
-    #: Clients allowed in (user name -> password); none: anonymous clients are let in.
-    users: dict[str, str] = field(default_factory=dict, repr=False)
+    #: Clients allowed in, each with its ACL (core/credentials.py); none: anonymous
+    #: clients are let in, with every right.
+    accounts: list[Account] = field(default_factory=list, repr=False)
     #: A TLS listener as well (MQTT over TLS, for devices): its port, certificate and key.
     tls_port: int | None = None
     certfile: str = ""
@@ -82,12 +83,17 @@ class Mosquitto:
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
-    def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+    def address(self) -> BrokerAddress:
+        return BrokerAddress(self.host, self.port)
 
-    def login_url(self, user: str) -> str:
-        """mqtt://user:password@host:port of one of `users`."""
-        return BrokerAddress(self.host, self.port, username=user, password=self.users[user]).url
+    @property
+    def url(self) -> str:
+        return self.address.url
+
+    def login(self, user: str) -> BrokerAddress:
+        """This broker's address, logged in as one of `accounts`."""
+        password = next(a.password for a in self.accounts if a.username == user)
+        return BrokerAddress(self.host, self.port, username=user, password=password)
 
     @property
     def tls_url(self) -> str:
@@ -132,7 +138,7 @@ class Mosquitto:
         if self.sessions:
             from actors.edge.mqtt import claim_sessions
 
-            claim_sessions(self.host, self.port, self.sessions)
+            claim_sessions(self.login(INGEST) if self.accounts else self.address, self.sessions)
         return self
 
     def _tls_listener(self) -> str:
@@ -145,18 +151,21 @@ class Mosquitto:
         return TLS_LISTENER.format(port=self.tls_port, host=self.host, cert=cert, key=key)
 
     def _login(self) -> str:
-        """No users: anonymous clients are let in. Users: a password file of salted
-        PBKDF2-SHA512 hashes (Mosquitto's own `$7$` format; the clear text is never in
-        it, and any character may be in a password), and anonymous clients refused."""
-        if not self.users:
+        """No accounts: anonymous clients are let in. Accounts: Mosquitto's dynamic-security
+        plugin holds them (salted PBKDF2 hashes, never the clear text) and their ACLs, and
+        takes changes live; anonymous clients are refused."""
+        if not self.accounts:
             return "allow_anonymous true\n"
-        if any(":" in user or "\n" in user or not user for user in self.users):
-            raise StartupError("mosquitto: a user name is empty or holds ':' or a line break")
-        passwords = self.folder / "passwords"
-        passwords.touch(mode=0o600)
-        passwords.chmod(0o600)
-        passwords.write_text("".join(f"{u}:{hash_password(p)}\n" for u, p in self.users.items()))
-        return f"allow_anonymous false\npassword_file {passwords.resolve()}\n"
+        if not Path(DYNSEC_PLUGIN).exists():
+            raise StartupError(f"mosquitto: its dynamic-security plugin {DYNSEC_PLUGIN} is missing")
+        config = self.folder / "dynamic-security.json"
+        config.touch(mode=0o600)
+        config.chmod(0o600)
+        config.write_text(json.dumps(dynsec_config(self.accounts)))
+        return (
+            f"allow_anonymous false\nplugin {DYNSEC_PLUGIN}\n"
+            f"plugin_opt_config_file {config.resolve()}\n"
+        )
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -166,14 +175,3 @@ class Mosquitto:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-PBKDF2_ROUNDS = 1000  # Mosquitto's mosquitto_passwd uses 101; a connect costs ~1 ms here
-
-
-def hash_password(password: str, salt: bytes | None = None) -> str:
-    """A password as Mosquitto's password file holds it: `$7$rounds$salt$hash`, base64."""
-    salt = salt if salt is not None else secrets.token_bytes(12)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ROUNDS)
-    encoded = (base64.b64encode(part).decode() for part in (salt, digest))
-    return f"$7${PBKDF2_ROUNDS}$" + "$".join(encoded)

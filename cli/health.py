@@ -27,7 +27,12 @@ class Check:
 
 
 def write_state(data_dir: Path, state: dict[str, Any]) -> None:
-    (data_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+    """The running vigil, for `vigil health` and `vigil device`: its owner's alone, since
+    it holds vigil's broker login."""
+    path = data_dir / STATE_FILE
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(json.dumps(state, indent=2))
 
 
 def read_state(data_dir: Path) -> dict[str, Any]:

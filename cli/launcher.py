@@ -20,6 +20,7 @@ from rich.console import Console
 
 from cli import health
 from cli.broker import Mosquitto, port_free
+from core.credentials import INGEST, SIMULATOR, Credentials
 from core.errors import StartupError
 from core.fleet import Fleet, load_fleet
 from core.settings import Settings
@@ -60,6 +61,7 @@ def start_stack(
     import ray
 
     from actors.ingest import ingest_sessions
+    from actors.registry import current_fleet_on_disk
     from cli import runtime
     from simulator.fleet import simulated_fleet
     from simulator.run import Simulator
@@ -77,17 +79,23 @@ def start_stack(
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if mqtt_port is not None:
             tls = bool(settings.tls_certfile)  # --tls-cert: devices may speak MQTT over TLS
+            credentials = Credentials(settings.data_dir)
+            # Every device's login, the API's edits of the fleet included; vigil's own.
+            accounts = credentials.fleet_accounts(current_fleet_on_disk(settings.data_dir, fleet))
             with console.status(f"starting Mosquitto on port {mqtt_port}"):
                 stack.broker = Mosquitto(
                     settings.data_dir / "mosquitto",
                     mqtt_port,
                     sessions=ingest_sessions(settings),
+                    accounts=[*credentials.service_accounts(), *accounts.values()],
                     tls_port=mqtts_port if tls else None,
                     certfile=settings.tls_certfile,
                     keyfile=settings.tls_keyfile,
                 ).start()
             stack._closers.append(stack.broker.stop)
-            settings = stack.settings = settings.with_(broker_url=stack.broker.url)
+            settings = stack.settings = settings.with_(
+                broker_url=stack.broker.login(INGEST).url, broker_accounts=True
+            )
             also = f" and {stack.broker.tls_url} (TLS)" if tls else ""
             console.print(f"[green]✓[/] Mosquitto on {stack.broker.url}{also}")
         with console.status("starting Ray (about 6 s)"):
@@ -130,6 +138,7 @@ def start_stack(
                 "namespace": settings.namespace,
                 "broker_url": settings.broker_url,  # health logs in as vigil does
                 "broker_ca_file": settings.broker_ca_file,
+                "broker_accounts": settings.broker_accounts,
                 "http_port": settings.http_port,
                 "lake": settings.lake,
                 "actors": list(stack.runtime.actors()),
@@ -138,7 +147,11 @@ def start_stack(
             },
         )
         if simulate:
-            stack.simulator = Simulator(fleet, settings.broker_address).start()
+            # The simulator logs in as itself on vigil's broker (as vigil does on another).
+            broker = settings.broker_address
+            if settings.broker_accounts:
+                broker = Credentials(settings.data_dir).login(broker, SIMULATOR)
+            stack.simulator = Simulator(fleet, broker).start()
             stack._closers.append(stack.simulator.stop)
             console.print(f"[green]✓[/] simulating {simulate} guards")
     except BaseException:

@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from cli import launcher
 from cli.config import configure, show
+from cli.device import device_app
 from cli.simulate import simulate
 from cli.verify import verify
 from core.errors import ConfigError, VigilError
@@ -249,6 +250,8 @@ def health(
     if failed:
         raise typer.Exit(1)
 
+
+app.add_typer(device_app, name="device")
 
 token_app = typer.Typer(help="API and dashboard tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")

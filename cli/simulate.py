@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.device import local_login
 from core.errors import VigilError
 from core.fleet import Fleet, load_fleet
 from core.settings import from_env, from_file, load
@@ -90,6 +91,7 @@ def simulate(
         address = broker_address(
             broker or settings.broker_url, username, password, settings.broker_ca_file
         )
+        address = local_login(address, settings.data_dir.resolve())
     except (VigilError, ValueError) as exc:
         console.print(f"[red]✗[/] {exc}")
         raise typer.Exit(2) from None

@@ -27,6 +27,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.device import local_login
 from cli.train import Client
 from core.alerts import AlertKind
 from core.broker import BrokerAddress
@@ -130,6 +131,7 @@ def verify(
         settings = load(from_file(config) if config else {}, from_env(os.environ)).settings
         api = Client(url, token, data_dir or Path("data"))
         address = broker_address(broker, username, password, settings.broker_ca_file)
+        address = local_login(address, data_dir or Path("data").resolve())
     except (VigilError, OSError) as exc:
         console.print(f"[red]✗[/] {exc}")
         raise typer.Exit(2) from None

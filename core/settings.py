@@ -30,6 +30,9 @@ class Settings:
     broker_url: str = "mqtt://127.0.0.1:1883"
     #: mqtts:// only: the CA file (PEM) that signed the broker's certificate; "" = the system's.
     broker_ca_file: str = ""
+    #: vigil keeps the broker's logins and ACLs (core/credentials.py): on for the Mosquitto
+    #: `vigil up` starts, so fleet edits and rotations reach it live; off for --broker.
+    broker_accounts: bool = False
     #: Root of the Parquet lake (a local folder).
     data_dir: Path = Path("data")
     #: Fleet file (YAML): tenants, sites, zones, guards, devices, sensors.
@@ -134,6 +137,9 @@ class Settings:
     serve_max_ongoing_requests: int = 2000
     #: The largest request body the API takes (bytes); a larger one is a 413.
     api_max_body_bytes: int = 1 << 20
+    #: Web origins whose pages may call the API (CORS), space-separated, such as
+    #: "https://noc.example.com"; empty: none but the NOC page's own.
+    cors_origins: str = ""
     #: Serve replicas of the NOC app.
     serve_replicas: int = 1
     #: Messages waiting per WebSocket client; a client that cannot take an alert is dropped.
@@ -169,10 +175,8 @@ class Settings:
         return BrokerAddress.parse(self.broker_url, self.broker_ca_file)
 
     @property
-    def broker(self) -> tuple[str, int]:
-        """(host, port) of `broker_url`."""
-        address = self.broker_address
-        return address.host, address.port
+    def cors_allowed(self) -> list[str]:
+        return self.cors_origins.split()
 
     @property
     def lake(self) -> str:
@@ -214,6 +218,7 @@ _EXPECTED: dict[Any, str] = {
     int: "an integer",
     float: "a number",
     str: "a string",
+    bool: "true or false",
     Path: "a path (a string)",
     dict[str, int]: "a table of integers",
     dict[str, float]: "a table of numbers",

@@ -17,6 +17,7 @@ from typing import Any
 
 from ray import serve
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -81,6 +82,14 @@ def build_app(services: Services) -> Starlette:
         ]
     )
     app.add_middleware(SecurityHeaders, ws_port=settings.ws_port)
+    if settings.cors_allowed:  # other origins' pages: only those configured, bearer tokens
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allowed,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
     app.state.fanout = fanout
     return app
 

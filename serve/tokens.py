@@ -10,7 +10,6 @@ Serve app agree without configuration.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import time
@@ -22,6 +21,7 @@ from typing import Any
 import jwt
 
 from core.errors import VigilError
+from core.keys import data_secret
 from core.settings import Settings
 
 ALGORITHM = "HS256"
@@ -193,18 +193,4 @@ def load_secret(settings: Settings) -> str:
     """`settings.token_secret`, else the data dir's secret (created once, mode 0600)."""
     if settings.token_secret:
         return settings.token_secret
-    path = Path(settings.data_dir) / SECRET_FILE
-    if not path.exists():
-        # Written whole under another name, then linked into place: a process that reads
-        # it never sees a half-written secret, and of two racing, one secret wins.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_hex(32))  # 32 random bytes
-            out.flush()
-            os.fsync(out.fileno())
-        with contextlib.suppress(FileExistsError):  # another process's won
-            os.link(partial, path)
-        partial.unlink()
-    return path.read_text().strip()
+    return data_secret(Path(settings.data_dir) / SECRET_FILE)

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from core.credentials import Account
+
 T = TypeVar("T")
 
 
@@ -69,11 +71,32 @@ def _pid(_actor: Any) -> int:
     return os.getpid()
 
 
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from cli.broker import Mosquitto, free_port
+#: The one other web origin the session's API lets call it (CORS).
+CORS_ORIGIN = "https://noc.example.com"
+#: The session broker's login for tests of MQTT itself (any topic).
+TESTS = Account("tests", "tests-password", publish=("#",), subscribe=("#",))
 
-    mosquitto = Mosquitto(tmp_path_factory.mktemp("mosquitto"), free_port(), persistence=False)
+
+@pytest.fixture(scope="session")
+def vigil_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session vigil's data dir: its lake, and the secret its broker logins come from."""
+    return tmp_path_factory.mktemp("lake")
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory, vigil_data: Path) -> Iterator[Any]:
+    """Mosquitto as `vigil up` runs it: no anonymous clients, vigil's own logins (the
+    session vigil adds its fleet's devices live); tests publish as the simulator."""
+    from cli.broker import Mosquitto, free_port
+    from core.credentials import Credentials
+
+    mosquitto = Mosquitto(
+        tmp_path_factory.mktemp("mosquitto"),
+        free_port(),
+        persistence=False,
+        # and one for tests of MQTT itself, which may publish and read any topic
+        accounts=[*Credentials(vigil_data).service_accounts(), TESTS],
+    )
     yield mosquitto.start()
     mosquitto.stop()
 
@@ -103,14 +126,28 @@ class Vigil:
     broker: Any
     fleet: Any = None
 
+    def password(self, login: str) -> str:
+        """A device's (or sensor/ID's) password on the session broker."""
+        from core.credentials import Credentials
+
+        return Credentials(self.data).password(login)
+
+    @property
+    def publisher(self) -> Any:
+        """The broker's address with the login tests publish with (the simulator's)."""
+        from core.credentials import SIMULATOR
+
+        return self.broker.login(SIMULATOR)
+
     @property
     def data(self) -> Path:
         return Path(self.settings.data_dir)
 
     def publish(self, topic: str, payload: str | bytes, qos: int = 1) -> None:
         """Publish one message with the mosquitto_pub command-line client."""
-        args = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker.port), "-q", str(qos)]
-        args += ["-t", topic]
+        login = self.publisher
+        args = ["mosquitto_pub", "-h", login.host, "-p", str(login.port), "-q", str(qos)]
+        args += ["-u", login.username, "-P", login.password, "-t", topic]
         args += ["-s"] if isinstance(payload, bytes) else ["-m", payload]
         data = payload if isinstance(payload, bytes) else None
         subprocess.run(args, input=data, check=True, timeout=10)
@@ -160,19 +197,21 @@ def webhooks() -> Iterator[Any]:
 def vigil(
     broker: Any,
     ray_cluster: None,
-    tmp_path_factory: pytest.TempPathFactory,
+    vigil_data: Path,
     mailbox: Any,
     webhooks: Any,
 ) -> Iterator[Vigil]:
     from cli import runtime
+    from core.credentials import ADMIN, INGEST, Credentials, changes, control
     from core.fleet import load_fleet
     from core.settings import Settings
     from tests.alerts_fleet import alerts_fleet
     from tests.fleet import SHORT, integration_fleet
 
     settings = Settings(
-        broker_url=broker.url,
-        data_dir=tmp_path_factory.mktemp("lake"),
+        broker_url=broker.login(INGEST).url,
+        broker_accounts=True,  # fleet edits reach the broker's logins
+        data_dir=vigil_data,
         ingest_actors=2,  # the tests' vigil shares the subscription and spreads the entities
         shards=2,
         # Longer than the 1 s visibility deadline: fresh rows must come from the log tail.
@@ -186,6 +225,8 @@ def vigil(
     fleet = alerts_fleet(
         integration_fleet(load_fleet(settings.fleet_path)), mailbox.port, webhooks.port
     )
+    # The fleet's devices log in from now on, as on a broker `vigil up` seeded with them.
+    control(broker.login(ADMIN), changes({}, Credentials(vigil_data).fleet_accounts(fleet)))
     running = runtime.start(settings, fleet)
     running.ready(timeout=120)
     wait_for(
@@ -228,7 +269,9 @@ def noc(vigil: Vigil) -> Iterator[Noc]:
 
     from cli.broker import free_port
 
-    settings = vigil.settings.with_(http_port=free_port(), serve_replicas=1)
+    settings = vigil.settings.with_(
+        http_port=free_port(), serve_replicas=1, cors_origins=CORS_ORIGIN
+    )
     vigil.runtime.serve(settings)
     yield Noc(f"http://127.0.0.1:{settings.http_port}", settings, vigil)
     serve.shutdown()

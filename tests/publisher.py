@@ -7,13 +7,18 @@ from collections.abc import Iterable
 
 import paho.mqtt.client as mqtt
 
+from core.broker import BrokerAddress
 
-def publish_all(port: int, messages: Iterable[tuple[str, str | bytes]], qos: int = 1) -> int:
+
+def publish_all(
+    broker: BrokerAddress, messages: Iterable[tuple[str, str | bytes]], qos: int = 1
+) -> int:
     """Publish every (topic, payload) and return once the broker has acknowledged all."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
-    client.connect("127.0.0.1", port)
+    broker.configure(client)
+    client.connect(broker.host, broker.port)
     client.loop_start()
     try:
         sent = [client.publish(topic, payload, qos=qos) for topic, payload in messages]

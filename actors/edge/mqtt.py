@@ -22,6 +22,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from core.broker import BrokerAddress
 from core.errors import StartupError
 from core.loops import Threads
 from core.settings import Settings
@@ -42,7 +43,7 @@ class Message(msgspec.Struct, frozen=True):
 
 
 def claim_sessions(
-    host: str, port: int, sessions: Mapping[str, Sequence[str]], expiry_s: int = SESSION_EXPIRY_S
+    broker: BrokerAddress, sessions: Mapping[str, Sequence[str]], expiry_s: int = SESSION_EXPIRY_S
 ) -> None:
     """Make sure the broker holds each persistent session with its subscriptions, as the
     first thing after it starts: Mosquitto 2.0 restores an offline session's queue from
@@ -59,15 +60,24 @@ def claim_sessions(
             manual_ack=True,
         )
         client.on_connect = lambda c, *_, f=filters: c.subscribe([(t, 1) for t in f])
-        client.on_subscribe = lambda *_, done=subscribed: done.set()
+        refused: list[str] = []
+
+        def on_subscribe(*args: Any, done: Any = subscribed, out: Any = refused) -> None:
+            out.extend(str(code) for code in args[3] if code.is_failure)  # reason codes
+            done.set()
+
+        client.on_subscribe = on_subscribe
+        broker.configure(client)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = expiry_s
         props.ReceiveMaximum = 1  # as little of the queue as the broker allows
-        client.connect(host, port, keepalive=10, clean_start=False, properties=props)
+        client.connect(broker.host, broker.port, keepalive=10, clean_start=False, properties=props)
         client.loop_start()
         try:
-            if not subscribed.wait(10):
-                raise StartupError(f"mosquitto: could not restore the session of {client_id}")
+            if not subscribed.wait(10) or refused:
+                raise StartupError(
+                    f"mosquitto: could not restore the session of {client_id} {refused}"
+                )
         finally:
             client.disconnect()
             client.loop_stop()

@@ -149,7 +149,7 @@ def test_a_failed_fsync_under_a_live_stream_loses_no_acknowledged_message(vigil:
     writer = vigil.runtime.writer
     rows_before, pid_before = stats(writer)["rows"], ray.get(writer.pid.remote())
     stream = gps_stream(guards, 5000, offset=30_000)
-    publisher = threading.Thread(target=publish_all, args=(vigil.broker.port, stream))
+    publisher = threading.Thread(target=publish_all, args=(vigil.publisher, stream))
     publisher.start()
     wait_for(lambda: stats(writer)["rows"] - rows_before > 500, 60, "the stream under way")
 

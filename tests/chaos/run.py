@@ -33,6 +33,8 @@ import paho.mqtt.client as mqtt
 
 from actors.ingest import ingest_sessions
 from cli.broker import Mosquitto, free_port
+from core.broker import BrokerAddress
+from core.credentials import INGEST, SIMULATOR, Credentials
 from core.settings import Settings
 from storage.catalog import Catalog
 from tests.chaos.feed import FeedWatcher
@@ -66,7 +68,7 @@ class Row:
 class Publisher:
     """Paced QoS 1 publishing of the stream; a message counts once the broker acked it."""
 
-    def __init__(self, port: int, stream: Stream, rate: float) -> None:
+    def __init__(self, broker: BrokerAddress, stream: Stream, rate: float) -> None:
         self.stream = stream
         self.rate = rate
         self.client = mqtt.Client(
@@ -75,7 +77,8 @@ class Publisher:
         self.client.max_inflight_messages_set(200)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(1, 2)
-        self.client.connect("127.0.0.1", port, clean_start=False)
+        broker.configure(self.client)
+        self.client.connect(broker.host, broker.port, clean_start=False)
         self.client.loop_start()
         self._sent: list[tuple[mqtt.MQTTMessageInfo, Message]] = []
         self.refused = 0
@@ -146,12 +149,16 @@ class Chaos:
         self.args, self.data, self.tmpfs = args, data, tmpfs
         self.webhooks, self.mailbox = HttpReceiver().start(), Mailbox().start()
         sessions = ingest_sessions(Settings())
-        self.broker = Mosquitto(root / "mosquitto", free_port(), sessions=sessions).start()
+        # Logins as on vigil's own broker: vigil's clients, the publisher as the simulator.
+        accounts = Credentials(data).service_accounts()
+        self.broker = Mosquitto(
+            root / "mosquitto", free_port(), sessions=sessions, accounts=accounts
+        ).start()
         fleet = fleet_file(
             root / "fleet.yaml", args.guards, 400, self.mailbox.port, self.webhooks.port
         )
         self.settings = Settings(
-            broker_url=self.broker.url,
+            broker_url=self.broker.login(INGEST).url,
             data_dir=data,
             fleet_path=fleet,
             http_port=free_port(),
@@ -168,7 +175,7 @@ class Chaos:
         token = issue(load_secret(self.settings), "operator", 1, "chaos")
         self.feed = FeedWatcher(self.settings.ws_port, self.settings.http_port, token).start()
         self.stream = Stream(args.guards, 400)
-        self.publisher = Publisher(self.broker.port, self.stream, args.rate).start()
+        self.publisher = Publisher(self.broker.login(SIMULATOR), self.stream, args.rate).start()
         self.rows: list[Row] = []
 
     # -- faults -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from actors.edge.mqtt import Mqtt
 from cli.broker import Mosquitto, free_port
 from cli.health import check_broker
 from core.broker import BrokerAddress
+from core.credentials import Account
 from core.errors import ConfigError
 from core.loops import Threads
 from core.settings import Settings
@@ -90,7 +91,10 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mosquitt
         folder / "mosquitto",
         free_port(),
         persistence=False,
-        users={"vigil": VIGIL_PASSWORD, "dev-1": DEVICE_PASSWORD},
+        accounts=[
+            Account("vigil", VIGIL_PASSWORD, publish=("#",), subscribe=("#",)),
+            Account("dev-1", DEVICE_PASSWORD, publish=("device/#",)),
+        ],
         tls_port=free_port(),
         certfile=str(cert),
         keyfile=str(key),
@@ -167,7 +171,7 @@ def test_mosquitto_keeps_only_hashes_of_the_passwords(secured: tuple[Mosquitto, 
     written = "".join(p.read_text(errors="replace") for p in broker.folder.iterdir() if p.is_file())
     assert "allow_anonymous false" in written
     assert VIGIL_PASSWORD not in written and DEVICE_PASSWORD not in written
-    assert (broker.folder / "passwords").stat().st_mode & 0o077 == 0
+    assert (broker.folder / "dynamic-security.json").stat().st_mode & 0o077 == 0
 
 
 LOGIN = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20)

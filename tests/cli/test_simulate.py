@@ -13,13 +13,15 @@ from typer.testing import CliRunner
 
 from cli.broker import Mosquitto, free_port
 from cli.main import app
+from core.broker import BrokerAddress
+from core.credentials import INGEST, SIMULATOR, Credentials
 from tests.conftest import wait_for
 
 
 class Subscriber:
     """Every message on the broker, decoded (status payloads stay text)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, broker: BrokerAddress) -> None:
         self.received: list[tuple[str, Any]] = []
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
@@ -27,7 +29,8 @@ class Subscriber:
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_connect = lambda client, *_: client.subscribe("#", qos=1)
-        self.client.connect("127.0.0.1", port)
+        broker.configure(self.client)
+        self.client.connect(broker.host, broker.port)
         self.client.loop_start()
         assert self.subscribed.wait(10)
 
@@ -45,11 +48,20 @@ class Subscriber:
 def test_simulate_sends_what_it_counts_and_its_truth_names_sent_messages(tmp_path: Path) -> None:
     # A broker of its own: the session's feeds the session's vigil, whose tests count
     # the rows and alerts of these very guards (sample and sim-guard-*).
-    broker = Mosquitto(tmp_path / "mosquitto", free_port()).start()
+    accounts = Credentials(tmp_path).service_accounts()  # no anonymous clients, as vigil's
+    broker = Mosquitto(tmp_path / "mosquitto", free_port(), accounts=accounts).start()
     truth = tmp_path / "truth.jsonl"
-    subscriber = Subscriber(broker.port)
+    subscriber = Subscriber(broker.login(INGEST))
     try:
-        argv = ["simulate", "--broker", broker.url, "--guards", "20", "--count", "600"]
+        argv = [
+            "simulate",
+            "--broker",
+            broker.login(SIMULATOR).url,
+            "--guards",
+            "20",
+            "--count",
+            "600",
+        ]
         argv += ["--rate", "2000", "--event-every", "0.05", "--seed", "3", "--truth", str(truth)]
         result = CliRunner().invoke(app, argv)
         assert result.exit_code == 0, result.output

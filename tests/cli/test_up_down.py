@@ -16,6 +16,8 @@ import pytest
 from websockets.sync.client import connect
 
 from cli.broker import free_port, port_free
+from cli.health import check_broker
+from core.broker import BrokerAddress
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow
@@ -61,26 +63,15 @@ def test_up_detach_serves_the_simulated_fleet_and_down_stops_everything(tmp_path
     env = {**os.environ, "PYTHONPATH": str(checkout)}  # the checkout's code, not this tree's
     vigil = [sys.executable, "-m", "cli.main"]
 
-    up = subprocess.run(
-        [
-            *vigil,
-            "up",
-            "--detach",
-            "--simulate",
-            "50",
-            "--mqtt-port",
-            str(mqtt),
-            "--http-port",
-            str(http),
-            "--ray-dashboard-port",
-            str(dash),
-        ],
-        cwd=checkout,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    def command(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """`vigil ARGS` in the checkout, as a user types it there."""
+        run = [*vigil, *args]
+        return subprocess.run(
+            run, cwd=checkout, env=env, capture_output=True, text=True, timeout=timeout
+        )
+
+    ports = ["--mqtt-port", str(mqtt), "--http-port", str(http), "--ray-dashboard-port", str(dash)]
+    up = command("up", "--detach", "--simulate", "50", *ports, timeout=300)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert f"http://127.0.0.1:{http}/" in up.stdout
@@ -96,15 +87,7 @@ def test_up_detach_serves_the_simulated_fleet_and_down_stops_everything(tmp_path
 
         page = urllib.request.urlopen(f"http://127.0.0.1:{http}/", timeout=5).read().decode()
         assert "vigil NOC" in page
-        token = subprocess.run(
-            [*vigil, "token", "create", "--role", "admin", "--tenant", "*"],
-            cwd=checkout,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout.strip()
+        token = command("token", "create", "--role", "admin", "--tenant", "*").stdout.strip()
         live = wait_for(
             lambda: (
                 (s := get_json(f"http://127.0.0.1:{http}/api/live", token))
@@ -124,17 +107,27 @@ def test_up_detach_serves_the_simulated_fleet_and_down_stops_everything(tmp_path
             30,
             "the lake in ./data",
         )
+
+        # Its broker lets no stranger in; a device logs in with `vigil device credentials`,
+        # and `vigil device rotate` makes the old password worthless at once.
+        def device(verb: str) -> str:
+            said = command("device", verb, "dev-123")
+            assert said.returncode == 0, said.stderr
+            username, password = said.stdout.split()
+            return BrokerAddress("127.0.0.1", mqtt, False, username, password).url
+
+        assert not check_broker(f"mqtt://127.0.0.1:{mqtt}").ok
+        old = device("credentials")
+        assert check_broker(old).ok
+        new = device("rotate")
+        assert new != old and check_broker(new).ok and not check_broker(old).ok
     finally:
-        down = subprocess.run(
-            [*vigil, "down"], cwd=checkout, env=env, capture_output=True, text=True, timeout=120
-        )
+        down = command("down", timeout=120)
     assert down.returncode == 0, down.stdout + down.stderr
     assert "stopped vigil" in down.stdout
     wait_for(
         lambda: port_free(http) and port_free(http + 1) and port_free(mqtt), 30, "ports released"
     )
     assert not (checkout / "data" / "vigil.pid").exists()
-    again = subprocess.run(
-        [*vigil, "down"], cwd=checkout, env=env, capture_output=True, text=True, timeout=60
-    )
+    again = command("down")
     assert "no vigil running" in again.stdout

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 def verify(noc: Noc, *args: str) -> tuple[int, str]:
-    argv = ["verify", "--broker", noc.vigil.broker.url, "--url", noc.url, *args]
+    argv = ["verify", "--broker", noc.vigil.publisher.url, "--url", noc.url, *args]
     result = CliRunner().invoke(app, argv, env={"COLUMNS": "200"})
     return result.exit_code, result.output
 

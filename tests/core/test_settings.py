@@ -43,7 +43,8 @@ def test_a_file_sets_values_and_is_their_source(tmp_path: Path) -> None:
     path = toml(tmp_path, 'shards = 4\nbroker_url = "mqtt://broker.example:1884"\n')
     loaded = load(from_file(path))
     assert loaded.settings.shards == 4
-    assert loaded.settings.broker == ("broker.example", 1884)
+    address = loaded.settings.broker_address
+    assert (address.host, address.port) == ("broker.example", 1884)
     assert loaded.sources["shards"] == str(path)
     assert loaded.sources["http_port"] == DEFAULT
 

@@ -169,7 +169,7 @@ def test_ten_identical_panics_in_five_seconds_are_one_alert_counted_ten_times(
     vigil: Vigil,
 ) -> None:
     guard = "ag-6"
-    publish_all(vigil.broker.port, [("device/ad-6/alert", PANIC)] * 10)
+    publish_all(vigil.publisher, [("device/ad-6/alert", PANIC)] * 10)
 
     wait_for(lambda: [a for a in router_alerts(vigil, guard) if a["count"] == 10], 5, "count 10")
     assert len(router_alerts(vigil, guard)) == 1
@@ -216,8 +216,21 @@ def test_panic_and_geofence_exit_of_one_guard_share_one_incident(vigil: Vigil) -
 def test_acknowledging_a_panic_sends_alarm_ack_downlink_and_records_the_device_reply(
     vigil: Vigil,
 ) -> None:
-    port = str(vigil.broker.port)
-    watch = ["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-C", "1", "-W", "30"]
+    port, login = str(vigil.broker.port), ["-u", "ad-8", "-P", vigil.password("ad-8")]
+    watch = [
+        "mosquitto_sub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        port,
+        *login,
+        "-q",
+        "1",
+        "-C",
+        "1",
+        "-W",
+        "30",
+    ]
     with subprocess.Popen(
         [*watch, "-t", "device/ad-8/cmd"], stdout=subprocess.PIPE, text=True
     ) as sub:
@@ -295,7 +308,7 @@ def test_lifecycle_steps_are_events_and_wrong_steps_are_refused(vigil: Vigil) ->
 
 def test_router_state_survives_its_restart(vigil: Vigil) -> None:
     router = vigil.runtime.router
-    publish_all(vigil.broker.port, [("device/ad-10/alert", PANIC)] * 3)
+    publish_all(vigil.publisher, [("device/ad-10/alert", PANIC)] * 3)
     alert = wait_for(
         lambda: [a for a in router_alerts(vigil, "ag-10") if a["count"] == 3], 5, "count 3"
     )[0]

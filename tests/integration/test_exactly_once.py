@@ -75,7 +75,7 @@ def test_ten_thousand_qos1_messages_end_as_exactly_ten_thousand_rows(vigil: Vigi
     }
     assert sum(expected.values()) == len(messages)
 
-    publish_all(vigil.broker.port, messages)
+    publish_all(vigil.publisher, messages)
 
     wait_for(lambda: sum(stored(vigil).values()) >= 10_000, 60, "10,000 rows in the lake")
     assert stored(vigil) == expected
@@ -148,7 +148,7 @@ def test_every_bad_input_class_is_one_dead_letter_and_valid_traffic_still_lands(
             traffic.append(bad.pop(next(iter(bad))))
     traffic.extend(bad.values())
 
-    publish_all(vigil.broker.port, traffic)
+    publish_all(vigil.publisher, traffic)
 
     mine = f"(topic LIKE '%{marker}%' OR payload LIKE '%{marker}%')"
     wait_for(lambda: vigil.count("dead_letters", mine) >= len(EXPECTED_REASON), 20, "dead letters")

@@ -31,7 +31,7 @@ def test_kill_9_of_the_writer_mid_stream_loses_nothing_and_doubles_nothing(vigil
     writer = vigil.runtime.writer
     rows_before = ray.get(writer.get_stats.remote())["rows"]
     publisher = threading.Thread(
-        target=publish_all, args=(vigil.broker.port, gps_stream(guards, 50_000))
+        target=publish_all, args=(vigil.publisher, gps_stream(guards, 50_000))
     )
     publisher.start()
     wait_for(
@@ -51,11 +51,11 @@ def test_kill_9_of_the_writer_mid_stream_loses_nothing_and_doubles_nothing(vigil
 def test_redelivered_and_retried_messages_leave_no_duplicates(vigil: Vigil) -> None:
     guards = ["sim-guard-0051", "sim-guard-0052"]
     stream = gps_stream(guards, 500, offset=10_000)
-    publish_all(vigil.broker.port, stream)
+    publish_all(vigil.publisher, stream)
     wait_for(lambda: counts(vigil, guards)[1] == 500, 30, "first copies")
     ray.get(vigil.runtime.writer.flush.remote())  # the copies below land in other files
 
-    publish_all(vigil.broker.port, stream[:300])  # the devices retry (same seq)
+    publish_all(vigil.publisher, stream[:300])  # the devices retry (same seq)
 
     wait_for(lambda: counts(vigil, guards) == (500, 500), 60, "duplicates removed by key")
 
@@ -64,7 +64,7 @@ def test_compaction_running_during_reads_never_changes_a_count(vigil: Vigil) -> 
     guards = ["sim-guard-0053", "sim-guard-0054"]
     writer = vigil.runtime.writer
     for burst in range(6):  # six segments, so six small files to compact
-        publish_all(vigil.broker.port, gps_stream(guards, 100, offset=20_000 + burst * 100))
+        publish_all(vigil.publisher, gps_stream(guards, 100, offset=20_000 + burst * 100))
         wait_for(lambda b=burst: counts(vigil, guards)[0] == (b + 1) * 100, 30, "burst stored")
         ray.get(writer.flush.remote())
     compactions = ray.get(writer.get_stats.remote())["compactions"]

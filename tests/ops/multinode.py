@@ -19,6 +19,7 @@ from ray.cluster_utils import Cluster
 
 from cli import runtime
 from cli.broker import Mosquitto, free_port
+from core.credentials import INGEST, SIMULATOR, Credentials
 from core.fleet import load_fleet
 from core.settings import Settings
 from storage.catalog import Catalog, count
@@ -41,7 +42,8 @@ def alive() -> dict[str, str]:
 
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="vigil-multinode-"))
-    broker = Mosquitto(root / "broker", free_port(), persistence=False).start()
+    accounts = Credentials(root / "lake").service_accounts()  # vigil's logins, as `vigil up`'s
+    broker = Mosquitto(root / "broker", free_port(), persistence=False, accounts=accounts).start()
     try:
         # A dead node is noticed after ~14 s by default; 3 missed 1 s health checks here.
         cluster = Cluster(
@@ -61,7 +63,7 @@ def main() -> None:
             address=cluster.address, namespace="vigil", log_to_driver=False, logging_level="ERROR"
         )
         settings = Settings(
-            broker_url=broker.url,
+            broker_url=broker.login(INGEST).url,
             data_dir=root / "lake",
             roll_seconds=1.0,
             compact_after_s=2.0,
@@ -83,7 +85,7 @@ def main() -> None:
         on_worker = sorted(name for name, node in placed.items() if node == worker_id)
 
         publisher = threading.Thread(
-            target=publish_all, args=(broker.port, gps_stream(GUARDS, TOTAL))
+            target=publish_all, args=(broker.login(SIMULATOR), gps_stream(GUARDS, TOTAL))
         )
         publisher.start()
         wait_for(
@@ -94,7 +96,7 @@ def main() -> None:
         publisher.join(timeout=120)
 
         # Alerts keep flowing: a panic after the node is gone reaches the Hub.
-        publish_all(broker.port, [("device/dev-201/alert", '{"type": "panic"}')])
+        publish_all(broker.login(SIMULATOR), [("device/dev-201/alert", '{"type": "panic"}')])
         panic = wait_for(
             lambda: [
                 a

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from cli.broker import free_port, port_free
+from core.credentials import Credentials
 from tests.conftest import wait_for
 from tests.receivers import HttpReceiver
 
@@ -152,12 +153,17 @@ def test_there_are_four_dashboards_with_panels() -> None:
 def test_every_dashboard_query_returns_a_series_from_a_real_prometheus(stack: Stack) -> None:
     wait_for(stack.ready, 60, "Prometheus ready")
     wait_for(lambda: stack.query('up{job="vigil"} == 1'), 60, "Prometheus scraping vigil")
-    # Something for the critical-latency panels: a panic from a simulated guard's device.
+    # Something for the critical-latency panels: a panic from a simulated guard's device,
+    # logged in as that device.
     subprocess.run(
         [
             "mosquitto_pub",
             "-p",
             str(stack.mqtt),
+            "-u",
+            "dev-201",
+            "-P",
+            Credentials(stack.data).password("dev-201"),
             "-q",
             "1",
             "-t",

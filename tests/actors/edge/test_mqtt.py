@@ -19,7 +19,7 @@ from paho.mqtt.properties import Properties
 from actors.edge.mqtt import Message, Mqtt
 from core.loops import Threads
 from core.settings import Settings
-from tests.conftest import wait_for
+from tests.conftest import TESTS, wait_for
 
 LEVEL = st.text(  # Mosquitto drops a client whose topic holds a control character
     st.characters(whitelist_categories=("L", "N", "P", "S", "Zs"), blacklist_characters="+#/"),
@@ -63,6 +63,7 @@ class Subscriber:
 
 def publisher(broker: Any) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    broker.login(TESTS.username).configure(client)
     client.connect(broker.host, broker.port)
     client.loop_start()
     return client
@@ -74,7 +75,9 @@ def test_whatever_is_published_arrives_whole_and_in_order(
     broker: Any, messages: list[tuple[list[str], bytes, int]], with_properties: bool
 ) -> None:
     root = f"probe/{uuid.uuid4().hex[:8]}"
-    sub = Subscriber(Settings(broker_url=broker.url), f"probe-{uuid.uuid4().hex[:8]}", root)
+    sub = Subscriber(
+        Settings(broker_url=broker.login(TESTS.username).url), f"probe-{uuid.uuid4().hex[:8]}", root
+    )
     pub = publisher(broker)
     try:
         props = Properties(PacketTypes.PUBLISH)
@@ -99,7 +102,7 @@ def test_whatever_is_published_arrives_whole_and_in_order(
 def test_a_batch_acknowledged_with_ack_all_is_not_delivered_again(broker: Any) -> None:
     root = f"probe/{uuid.uuid4().hex[:8]}"
     client_id = f"probe-{uuid.uuid4().hex[:8]}"
-    sub = Subscriber(Settings(broker_url=broker.url), client_id, root)
+    sub = Subscriber(Settings(broker_url=broker.login(TESTS.username).url), client_id, root)
     pub = publisher(broker)
     try:
         for i in range(300):
@@ -110,7 +113,9 @@ def test_a_batch_acknowledged_with_ack_all_is_not_delivered_again(broker: Any) -
         sub.mqtt.client.publish(f"{root}-done", b"", qos=1).wait_for_publish(10)
     finally:
         sub.stop()
-    again = Subscriber(Settings(broker_url=broker.url), client_id, root)  # the same session
+    again = Subscriber(
+        Settings(broker_url=broker.login(TESTS.username).url), client_id, root
+    )  # the same session
     try:
         redelivered = again.take(100)
         assert sorted(m.payload for m in redelivered) == sorted(

@@ -25,6 +25,8 @@ def test_a_command_reaches_the_device_and_its_reply_is_recorded(
     listener.on_message = lambda _c, _u, msg: received.put(msg.payload)
     listener.on_subscribe = lambda *_: subscribed.set()
     listener.on_connect = lambda client, *_: client.subscribe(f"device/{device}/cmd", qos=1)
+    # The device itself, with the login the API's new device got on the broker at once.
+    listener.username_pw_set(device, noc.vigil.password(device))
     listener.connect("127.0.0.1", noc.vigil.broker.port)
     listener.loop_start()
     try:
