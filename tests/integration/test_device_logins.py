@@ -9,6 +9,7 @@ import itertools
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -21,6 +22,7 @@ from cli.device import rotate_login
 from cli.health import check_broker
 from cli.main import app
 from core.broker import BrokerAddress
+from core.credentials import INGEST
 from tests.conftest import Noc, Vigil, wait_for
 from tests.serve.apiclient import Api, make_guard
 
@@ -184,3 +186,28 @@ def _logged_in(vigil: Vigil, device: str) -> Device | None:
         return Device(vigil, device, vigil.password(device), timeout=1)
     except AssertionError:
         return None
+
+
+def test_no_password_is_in_the_lake_the_logs_or_the_brokers_files(
+    noc: Noc, pair: list[tuple[str, str]]
+) -> None:
+    vigil, (_, device) = noc.vigil, pair[0]
+    username, password = credentials(vigil, device)
+    seq = next(SEQ)
+    publisher = Device(vigil, username, password)
+    try:
+        assert publisher.publish(f"device/{device}/telemetry", telemetry(seq)) == 0
+    finally:
+        publisher.close()
+    wait_for(lambda: stored(vigil, device, seq), 10, "its telemetry in the lake")
+    secrets = [password.encode(), vigil.password(INGEST).encode()]
+    folders = [vigil.data, vigil.broker.folder, Path(ray_logs())]
+    for path in (p for folder in folders for p in folder.rglob("*") if p.is_file()):
+        text = path.read_bytes()
+        assert not any(secret in text for secret in secrets), path
+
+
+def ray_logs() -> str:
+    import ray
+
+    return str(Path(ray._private.worker.global_worker.node.get_session_dir_path()) / "logs")
