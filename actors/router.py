@@ -81,7 +81,7 @@ class AlertRouter:
     def raise_alerts(self, alerts: list[Alert]) -> int:
         with self._lock:
             draft, fresh, events = self.book.plan_raise(
-                alerts, self._clock, self.dedup_us, self.incident_us
+                alerts, self._clock, self.dedup_us, self.incident_us, self._by_hand
             )
             self.counts["duplicates"] += len(alerts) - len(events)
             if not events:
@@ -313,6 +313,11 @@ class AlertRouter:
                 }
             )
         self.hub.publish_events.remote(items)
+
+    def _by_hand(self, alert: Alert) -> bool:
+        """Whether a person must resolve `alert` though its condition ended (the tenant's)."""
+        tenant = self.index.tenants.get(alert.client_id)
+        return tenant is not None and alert.kind in tenant.resolve_by_hand
 
     def _clock(self) -> int:
         """Microseconds since the epoch, strictly increasing (events replay in order)."""

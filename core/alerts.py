@@ -36,6 +36,14 @@ class AlertKind(StrEnum):
     ANOMALY = "anomaly"  # the live model scored a reading as anomalous (training/)
 
 
+#: An alert of a kind on the left says the condition of the kind on the right ended (for
+#: the same entity and scope: this guard back in this zone, this device heard again):
+#: vigil resolves that open alert, with the reason on its timeline.
+ENDS: dict[AlertKind, AlertKind] = {
+    AlertKind.GEOFENCE_ENTER: AlertKind.GEOFENCE_EXIT,
+    AlertKind.DEVICE_ONLINE: AlertKind.DEVICE_OFFLINE,
+}
+
 SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.GEOFENCE_EXIT: Severity.HIGH,
     AlertKind.GEOFENCE_ENTER: Severity.INFO,

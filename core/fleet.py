@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import yaml
 
-from core.alerts import Severity
+from core.alerts import AlertKind, Severity
 from core.errors import ConfigError
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -91,6 +91,9 @@ class Tenant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     escalation: list[Tier] = []
     #: Who is notified when no shift of the site's roster covers the moment.
     on_call: list[str] = []
+    #: Alert kinds a person must resolve even once their condition ended (vigil resolves
+    #: the others itself: a guard back in the zone ends the exit, core/alerts.ENDS).
+    resolve_by_hand: list[AlertKind] = []
 
 
 class Shift(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

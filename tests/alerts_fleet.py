@@ -1,8 +1,8 @@
 """A tenant for the alert tests, whose channels point at the test's own SMTP and HTTP servers.
 
 Tenant 9 has one site (site-alerts, UTC, open all day) with a roster putting op-9 on
-call around the clock, a tier 2 (sup-9) after ESCALATE_AFTER_S, and guards ag-1..ag-12
-carrying devices ad-1..ad-12: each test uses its own guard.
+call around the clock, a tier 2 (sup-9) after ESCALATE_AFTER_S, and guards ag-1..ag-14
+carrying devices ad-1..ad-14: each test uses its own guard.
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ def alerts_fleet(base: Fleet, smtp_port: int, http_port: int) -> Fleet:
     )
     guards = [
         Guard(id=f"ag-{n}", client_id=TENANT, site_id=SITE, name=f"Guard {n}", device_id=f"ad-{n}")
-        for n in range(1, 13)
+        for n in range(1, 15)
     ]
-    devices = [Device(id=f"ad-{n}", client_id=TENANT) for n in range(1, 13)]
+    devices = [Device(id=f"ad-{n}", client_id=TENANT) for n in range(1, 15)]
     fleet = base.adding(
         tenants=[tenant],
         sites=[site],

@@ -17,8 +17,9 @@ from actors.rules import incidents, lifecycle
 from actors.rules.escalation import ESCALATING
 from actors.rules.incidents import Incident
 from actors.rules.lifecycle import AlertState
-from core.alerts import Alert, AlertEvent, AlertStatus, EventType, make_event
+from core.alerts import ENDS, Alert, AlertEvent, AlertStatus, EventType, make_event
 
+VIGIL = "vigil"  # who takes the steps vigil takes itself
 REMEMBERED = 100_000  # alerts kept in memory; the oldest resolved ones go first
 
 
@@ -95,10 +96,17 @@ class AlertBook:
     # -- planning a raise ----------------------------------------------------------------
 
     def plan_raise(
-        self, alerts: Iterable[Alert], clock: Callable[[], int], dedup_us: int, incident_us: int
+        self,
+        alerts: Iterable[Alert],
+        clock: Callable[[], int],
+        dedup_us: int,
+        incident_us: int,
+        by_hand: Callable[[Alert], bool] = lambda _: False,
     ) -> tuple[AlertBook, list[Alert], list[AlertEvent]]:
         """Decide, on a draft, what `alerts` become: new alerts (joining or opening an
-        incident) or repeats of open ones; alerts already seen become nothing."""
+        incident) or repeats of open ones; alerts already seen become nothing. An alert
+        that ends a condition (core/alerts.ENDS) resolves the open alert of it, unless
+        `by_hand` says a person must (the tenant's `resolve_by_hand`)."""
         draft = self.draft()
         fresh: list[Alert] = []
         events: list[AlertEvent] = []
@@ -130,7 +138,39 @@ class AlertBook:
                 draft.record(event, alert)
                 fresh.append(alert)
             events.append(event)
+            if alert.kind in ENDS:
+                events += draft._end(alert, event.alert_id, clock, by_hand)
         return draft, fresh, events
+
+    def _end(
+        self, alert: Alert, recorded_as: str, clock: Callable[[], int], by_hand: Any
+    ) -> list[AlertEvent]:
+        """`alert` says a condition ended: the open alert of it (same entity and scope) is
+        resolved by vigil with the reason, and `alert` itself (`recorded_as`), which asks
+        nothing of anyone, with it. A later occurrence is then a new alert of its own."""
+        ended = self.states.get(
+            self.by_key.get(ENDS[alert.kind] + alert.dedup_key[len(alert.kind) :], "")
+        )
+        steps = []
+        if ended is not None and ended.status != AlertStatus.RESOLVED and not by_hand(ended.alert):
+            steps.append((ended.alert_id, f"ended: {alert.kind} ({alert.detail})"))
+        steps.append((recorded_as, "informational: nothing to act on"))
+        events = []
+        for alert_id, note in steps:
+            if self.states[alert_id].status == AlertStatus.RESOLVED:
+                continue
+            event = make_event(
+                EventType.RESOLVED,
+                alert_id,
+                alert.client_id,
+                clock(),
+                who=VIGIL,
+                note=note,
+                ref=alert.alert_id,
+            )
+            self.record(event)
+            events.append(event)
+        return events
 
     def _open_incident(self, alert: Alert) -> Incident | None:
         """The latest incident of the alert's key, if one of its alerts is not resolved."""

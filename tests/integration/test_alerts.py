@@ -39,6 +39,11 @@ def router_alerts(vigil: Vigil, guard: str, kind: str = "panic") -> list[dict[st
     return [a for a in found if a["entity_id"] == guard and a["kind"] == kind]
 
 
+def guard_position(vigil: Vigil, guard: str) -> tuple[float, float] | None:
+    states = ray.get([shard.guard_state.remote(guard) for shard in vigil.runtime.shards])
+    return next((tuple(s["position"]) for s in states if s), None)
+
+
 def the_alert(vigil: Vigil, guard: str, kind: str = "panic", timeout: float = 5) -> dict[str, Any]:
     return wait_for(lambda: router_alerts(vigil, guard, kind), timeout, f"{kind} of {guard}")[0]
 
@@ -417,3 +422,41 @@ def test_router_killed_after_raising_before_handing_over_still_gets_tier_one_del
     )
     assert (1, "noc-webhook") in set(outbox)
     assert len(webhooks.find(guard, "/hooks/noc")) == 1  # handed over once, delivered once
+
+
+def test_a_guard_back_in_the_zone_ends_the_exit_and_leaving_again_is_a_new_alert(
+    vigil: Vigil,
+) -> None:
+    guard, start = "ag-13", datetime.now(UTC) - timedelta(minutes=4)
+    inside = {"lat": 12.005, "lon": 77.005, "accuracy": 5.0}
+    outside = inside | {"lat": 12.05}
+    # A minute apart (within the dedup window), each applied before the next is sent: two
+    # ingest slots share the subscription, and a burst would reach the shard out of order.
+    for n, fix in enumerate([inside, outside, inside, outside]):
+        stamped = fix | {"timestamp": iso(start + timedelta(minutes=n))}
+        vigil.publish(f"guard/{guard}/gps", json.dumps(stamped))
+        wait_for(lambda f=fix: guard_position(vigil, guard) == (f["lat"], f["lon"]), 10, "applied")
+    exits = wait_for(
+        lambda: len(found := router_alerts(vigil, guard, "geofence_exit")) == 2 and found,
+        10,
+        "two exits, each its own alert",
+    )
+    first, second = sorted(exits, key=lambda a: a["ts"])
+    assert first["status"] == "resolved" and first["resolved_by"] == "vigil"
+    assert first["timeline"][-1]["note"].startswith("ended: geofence_enter")
+    assert (first["count"], second["count"]) == (1, 1)
+    assert second["status"] == "open" and second["lat"] == outside["lat"]
+    enters = router_alerts(vigil, guard, "geofence_enter")
+    assert enters and all(a["status"] == "resolved" for a in enters)
+    wait_for(
+        lambda: (
+            vigil.count(
+                "alert_events",
+                "alert_id = ? AND type = 'resolved' AND who = 'vigil'",
+                [first["alert_id"]],
+            )
+            == 1
+        ),
+        10,
+        "the resolution in the lake",
+    )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from actors.rules.alertbook import AlertBook
 from core.alerts import AlertKind, AlertStatus, EventType, make_alert, make_event
 
@@ -103,3 +106,73 @@ def test_only_open_critical_alerts_are_watched_for_escalation() -> None:
     assert book.escalating == {fresh[0].alert_id}
     book.commit(_step(book, fresh[0].alert_id, EventType.ACKNOWLEDGED, T0 + S))
     assert book.escalating == set()
+
+
+def crossing(kind: AlertKind, ts: int, zone: str = "zone-a"):
+    return make_alert(
+        kind, entity_id="guard-1", client_id=1, site_id="site-a", ts=ts, scope=zone, detail=zone
+    )
+
+
+@given(st.lists(st.sampled_from(["out", "in"]), min_size=1, max_size=12), st.booleans())
+def test_a_guard_back_in_the_zone_ends_its_exit_and_the_next_exit_is_a_new_alert(
+    moves: list[str], by_hand: bool
+) -> None:
+    book, ticks = AlertBook(), clock()
+    exits: list[str] = []  # every exit alert raised, in order
+    for n, move in enumerate(moves):  # all within the dedup window: one minute apart
+        kind = AlertKind.GEOFENCE_EXIT if move == "out" else AlertKind.GEOFENCE_ENTER
+        draft, fresh, _ = book.plan_raise(
+            [crossing(kind, T0 + n * 60 * S)], ticks, 300 * S, 600 * S, lambda _: by_hand
+        )
+        book.commit(draft)
+        exits += [a.alert_id for a in fresh if a.kind == AlertKind.GEOFENCE_EXIT]
+    states = list(book.states.values())
+    entered = [s for s in states if s.alert.kind == AlertKind.GEOFENCE_ENTER]
+    assert all(s.status == AlertStatus.RESOLVED and s.resolved.who == "vigil" for s in entered)
+    open_exits = [s for s in states if s.alert.kind == "geofence_exit" and s.status == "open"]
+    assert len(open_exits) <= 1
+    if by_hand:  # nothing resolves an exit but a person: one alert, its repeats counted
+        assert len(exits) == (1 if "out" in moves else 0)
+        return
+    # Each run of exits not ended by an enter is one alert; an enter ends it, with the reason.
+    runs = "".join("o" if m == "out" else "i" for m in moves).split("i")
+    assert len(exits) == sum(1 for run in runs if run)
+    for alert_id in exits[:-1]:
+        resolved = book.states[alert_id].resolved
+        assert resolved is not None and resolved.note.startswith("ended: geofence_enter")
+    last_move_in = moves[-1] == "in"
+    assert bool(open_exits) == (bool(exits) and not last_move_in)
+
+
+def test_a_device_heard_again_ends_its_offline_alert_of_that_device_only() -> None:
+    def health(kind: AlertKind, device: str, ts: int):
+        return make_alert(kind, entity_id=device, client_id=1, site_id=None, ts=ts)
+
+    book, ticks = AlertBook(), clock()
+    draft, _, _ = book.plan_raise(
+        [health(AlertKind.DEVICE_OFFLINE, d, T0) for d in ("dev-1", "dev-2")],
+        ticks,
+        300 * S,
+        600 * S,
+    )
+    book.commit(draft)
+    draft, _, events = book.plan_raise(
+        [health(AlertKind.DEVICE_ONLINE, "dev-1", T0 + S)], ticks, 300 * S, 600 * S
+    )
+    book.commit(draft)
+    assert [e.type for e in events] == ["raised", "resolved", "resolved"]
+    status = {(s.alert.kind, s.alert.entity_id): s.status for s in book.states.values()}
+    assert status == {
+        ("device_offline", "dev-1"): "resolved",
+        ("device_offline", "dev-2"): "open",
+        ("device_online", "dev-1"): "resolved",
+    }
+    # Replayed from the lake, the same events make the same book.
+    again = AlertBook()
+    for state in book.states.values():
+        for event in state.events:
+            again.record(event, state.alert)
+    assert {a: s.status for a, s in again.states.items()} == {
+        a: s.status for a, s in book.states.items()
+    }
