@@ -118,7 +118,8 @@ def run_vigil(
     from cli import runtime
 
     ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    settings = Settings(broker_url=broker.login(INGEST).url, data_dir=data)
+    # vigil's own logins (the downlink's too), from the data dir the broker was seeded from
+    settings = Settings(broker_url=broker.login(INGEST).url, broker_accounts=True, data_dir=data)
     fleet = bench_fleet(load_fleet(settings.fleet_path), panics, mailbox.port, receiver.port)
     running = runtime.start(settings, fleet)
     running.ready(timeout=120)
@@ -182,7 +183,7 @@ def main() -> None:
     args = parser.parse_args()
     mailbox, receiver = Mailbox().start(), HttpReceiver().start()
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
-        accounts = Credentials(tmp).service_accounts()  # logins and ACLs, as `vigil up`'s
+        accounts = Credentials(Path(tmp) / "lake").service_accounts()  # as `vigil up`'s
         broker = Mosquitto(
             Path(tmp) / "broker", free_port(), persistence=False, accounts=accounts
         ).start()

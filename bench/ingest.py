@@ -152,7 +152,8 @@ def run_vigil(
     from storage.catalog import count
 
     ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    settings = Settings(broker_url=broker.login(INGEST).url, data_dir=data)
+    # vigil's own logins (the downlink's too), from the data dir the broker was seeded from
+    settings = Settings(broker_url=broker.login(INGEST).url, broker_accounts=True, data_dir=data)
     fleet = simulated_fleet(load_fleet(settings.fleet_path), GPS_PUBLISHERS + TELEMETRY_PUBLISHERS)
     running = runtime.start(settings, fleet)
     running.ready(timeout=120)
@@ -193,7 +194,7 @@ def main() -> None:
     total = args.messages
     jobs = workload(total)
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
-        accounts = Credentials(tmp).service_accounts()  # logins and ACLs, as `vigil up`'s
+        accounts = Credentials(Path(tmp) / "lake").service_accounts()  # as `vigil up`'s
         broker = Mosquitto(
             Path(tmp) / "broker", free_port(), persistence=False, accounts=accounts
         ).start()

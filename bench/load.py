@@ -558,16 +558,18 @@ class TreeCpu:
                     alive.append((pid, self.labels.get(pid, "")))
         return alive
 
-    def pss_by_process(self, sample: Sample) -> dict[str, float]:
+    def pss_by_process(self, sample: Sample, field: str = "Pss") -> dict[str, float]:
         """Proportional set size (MB; shared pages split among the processes) per process
-        label, largest first."""
+        label, largest first; `field="Rss"`: resident set size instead."""
         per: Counter[str] = Counter()
         for pid in sample.own:
             try:
                 text = Path(f"/proc/{pid}/smaps_rollup").read_text()
             except OSError:
                 continue
-            kb = sum(int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:"))
+            kb = sum(
+                int(line.split()[1]) for line in text.splitlines() if line.startswith(f"{field}:")
+            )
             with self._lock:
                 per[self.labels.get(pid, str(pid))] += kb / 1024
         return {label: round(mb, 1) for label, mb in per.most_common()}
@@ -705,6 +707,7 @@ class Step:
     published: int = 0
     cpu: dict[str, Any] = field(default_factory=dict)
     pubs: list[dict[str, Any]] = field(default_factory=list)
+    memory: list[dict[str, Any]] = field(default_factory=list)  # RSS samples in the window
     done_at: float = 0.0  # when its alerts and its rows were all in (or the drain gave up)
 
 
@@ -760,6 +763,12 @@ def run_step(
     step = Step(rate, plan, (t0, t1), plan.published_between(t0, t1))
     sleep_until(t0)
     s0, p0 = cpu.sample(), sum(proc_ticks(p.pid) for p in procs)
+    every = getattr(args, "memory_every", 0.0)  # bench/soak.py: memory over the window
+    step.memory = []
+    while every and time.time() + every < t1:
+        time.sleep(every)
+        rss = cpu.pss_by_process(cpu.sample(), "Rss")
+        step.memory.append({"at_s": round(time.time() - t0, 1), "rss_mb": rss})
     sleep_until(t1)
     s1, p1 = cpu.sample(), sum(proc_ticks(p.pid) for p in procs)
     step.cpu = cpu.window(s0, s1)
@@ -876,6 +885,7 @@ def results(step: Step, feed: Feed, lake: dict[str, int], known: set[str]) -> di
         "cpu_window_s": round(step.cpu["seconds"], 1),
         "memory_pss_mb": step.cpu["pss_mb"],  # every process of the tree, at the window's end
         "memory_pss_mb_by_process": step.cpu["pss_by_process"],
+        "memory_rss_series": step.memory,  # with memory_every (bench/soak.py), else empty
         "process_count": step.cpu["processes"],
         "cpu_pct_by_process": step.cpu["pct_by_process"],
     }
@@ -977,6 +987,27 @@ def run_reference(work: Workload, rate: float, args: argparse.Namespace) -> dict
 
 
 # -- the run ---------------------------------------------------------------------------------
+
+
+def one_step(guards: int, seconds: float, prefix: str, **more: Any) -> argparse.Namespace:
+    """This bench's options for one paced step and no reference run (bench/scale.py and
+    bench/soak.py), `more` overriding them; a temporary folder of its own."""
+    options = {
+        "guards": guards,
+        "outside": 0.01,
+        "panic_every": 2.0,
+        "warmup": 5.0,
+        "publishers": 2,
+        "sweep": False,
+        "sweep_all": False,
+        "seconds": seconds,
+        "reference_seconds": 0.0,
+        "no_reference": True,
+        "settle": 10.0,
+        "drain": 60.0,
+    }
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    return argparse.Namespace(**(options | more), tmp=tmp)
 
 
 def run(args: argparse.Namespace, rates: list[float]) -> dict[str, Any]:

@@ -19,7 +19,6 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,21 +64,7 @@ def one_size(guards: int, args: argparse.Namespace) -> dict[str, Any]:
 
 def load_options(guards: int, args: argparse.Namespace) -> argparse.Namespace:
     """bench/load.py's options for one size: one step, no reference run."""
-    return argparse.Namespace(
-        guards=guards,
-        outside=0.01,
-        panic_every=2.0,
-        warmup=5.0,
-        publishers=2,
-        sweep=False,
-        sweep_all=False,
-        seconds=args.seconds,
-        reference_seconds=0.0,
-        no_reference=True,
-        settle=args.settle,
-        drain=60.0,
-        tmp=Path(tempfile.mkdtemp(prefix=f"vigil-scale-{guards}-")),
-    )
+    return load.one_step(guards, args.seconds, f"vigil-scale-{guards}-", settle=args.settle)
 
 
 def table(rows: list[dict[str, Any]]) -> Table:

@@ -206,6 +206,7 @@ def run_vigil(args: argparse.Namespace, broker: Mosquitto, data: Path) -> dict[s
 
     settings = Settings(
         broker_url=broker.login(INGEST).url,
+        broker_accounts=True,  # the broker was seeded from this data dir's logins
         data_dir=data,
         http_port=free_port(),
         ws_port=free_port(),
@@ -384,7 +385,7 @@ def main() -> None:
         reference_server(args.reference_server, BrokerAddress.parse(os.environ[REFERENCE_BROKER]))
         return
     with tempfile.TemporaryDirectory(prefix="vigil-ws-bench-") as tmp:
-        accounts = Credentials(tmp).service_accounts()  # logins and ACLs, as `vigil up`'s
+        accounts = Credentials(Path(tmp) / "data").service_accounts()  # as `vigil up`'s
         broker = Mosquitto(
             Path(tmp) / "mosquitto", free_port(), persistence=False, accounts=accounts
         ).start()

@@ -32,7 +32,10 @@ from core.settings import Settings
 STORAGE_RESOURCE = "vigil-storage"
 #: Every vigil actor is restarted by Ray when its process dies, and calls in flight
 #: are retried; vigil's actors are I/O bound, so they take no CPU slot.
-RESILIENT = {"max_restarts": -1, "max_task_retries": -1, "num_cpus": 0}
+#: No task events: each of the hot path's thousands of calls a second would otherwise be
+#: recorded for the dashboard's task view, costing the caller CPU and Ray's GCS ~200 MB
+#: (it keeps the last 100,000; bench/soak.py saw it grow 156 -> 363 MB in ten minutes).
+RESILIENT = {"max_restarts": -1, "max_task_retries": -1, "num_cpus": 0, "enable_task_events": False}
 #: A training run is not retried behind the user's back: its failure is its status.
 NOT_RETRIED = {**RESILIENT, "max_task_retries": 0}
 

@@ -33,7 +33,8 @@ from core.errors import VigilError
 from core.fleet import Fleet
 from core.keys import data_secret
 
-INGEST, SIMULATOR, ADMIN = "vigil/ingest", "vigil/simulator", "vigil/admin"
+INGEST, DOWNLINK = "vigil/ingest", "vigil/downlink"
+SIMULATOR, ADMIN = "vigil/simulator", "vigil/admin"
 SECRET_FILE = ".broker_secret"
 GENERATIONS_FILE = "broker_generations.json"
 #: The passwords are 256-bit HMACs, not words a person chose: key stretching adds nothing,
@@ -97,9 +98,11 @@ class Credentials:
         return replace(address, username=username, password=self.password(username))
 
     def service_accounts(self) -> list[Account]:
-        """vigil's own clients: the ingest slots and downlink, the simulator, the admin."""
+        """vigil's own clients: the ingest slots (and `vigil health`), the downlink of
+        commands, the simulator, the admin of the accounts."""
         return [
-            self._account(INGEST, publish=("device/+/cmd",), subscribe=("#",)),
+            self._account(INGEST, subscribe=("#",)),
+            self._account(DOWNLINK, publish=("device/+/cmd",), subscribe=("device/+/cmd/ack",)),
             self._account(
                 SIMULATOR,
                 publish=("guard/#", "device/#", "sensor/#"),

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from actors.edge.mqtt import Message, Mqtt
+from core.credentials import DOWNLINK
 from core.errors import BadMessage
 from core.loops import Threads
 from core.settings import Settings
@@ -73,6 +74,7 @@ class Downlink:
             self._on_message,
             [REPLY_FILTER],
             session_expiry_s=SESSION_EXPIRY_S,
+            login=DOWNLINK,  # publishes commands, reads replies, nothing else
         )
 
     @property

@@ -23,6 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from core.broker import BrokerAddress
+from core.credentials import Credentials
 from core.errors import StartupError
 from core.loops import Threads
 from core.settings import Settings
@@ -186,7 +187,10 @@ class Mqtt:
         manual_ack: bool = False,
         session_expiry_s: int = 3600,
         receive_maximum: int | None = None,
+        login: str = "",
     ) -> None:
+        """`login`: on the broker vigil keeps the accounts of (`broker_accounts`), log in as
+        this one of vigil's own (core/credentials.py) instead of `broker_url`'s."""
         self.client_id = client_id
         self.threads = threads
         self.stats: Counter[str] = Counter({"connects": 0, "handler_failures": 0})
@@ -208,6 +212,8 @@ class Mqtt:
         if receive_maximum is not None:
             props.ReceiveMaximum = receive_maximum
         address = settings.broker_address
+        if login and settings.broker_accounts:
+            address = Credentials(settings.data_dir).login(address, login)
         address.configure(client)  # the login and TLS of mqtts://user:password@host
         client.connect_async(
             address.host, address.port, keepalive=30, clean_start=False, properties=props

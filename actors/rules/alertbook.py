@@ -152,7 +152,14 @@ class AlertBook:
             self.by_key.get(ENDS[alert.kind] + alert.dedup_key[len(alert.kind) :], "")
         )
         steps = []
-        if ended is not None and ended.status != AlertStatus.RESOLVED and not by_hand(ended.alert):
+        # Only what happened before it: a late "back online" older than the device's own
+        # "offline" says nothing about whether it is online now.
+        if (
+            ended is not None
+            and ended.status != AlertStatus.RESOLVED
+            and ended.alert.ts <= alert.ts
+            and not by_hand(ended.alert)
+        ):
             steps.append((ended.alert_id, f"ended: {alert.kind} ({alert.detail})"))
         steps.append((recorded_as, "informational: nothing to act on"))
         events = []

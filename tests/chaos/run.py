@@ -159,6 +159,7 @@ class Chaos:
         )
         self.settings = Settings(
             broker_url=self.broker.login(INGEST).url,
+            broker_accounts=True,  # the broker was seeded from this data dir's logins
             data_dir=data,
             fleet_path=fleet,
             http_port=free_port(),

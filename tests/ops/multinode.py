@@ -64,6 +64,7 @@ def main() -> None:
         )
         settings = Settings(
             broker_url=broker.login(INGEST).url,
+            broker_accounts=True,  # the broker was seeded from this data dir's logins
             data_dir=root / "lake",
             roll_seconds=1.0,
             compact_after_s=2.0,

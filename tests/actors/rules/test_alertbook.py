@@ -176,3 +176,21 @@ def test_a_device_heard_again_ends_its_offline_alert_of_that_device_only() -> No
     assert {a: s.status for a, s in again.states.items()} == {
         a: s.status for a, s in book.states.items()
     }
+
+
+def test_an_ending_alert_older_than_the_open_one_resolves_nothing_but_itself() -> None:
+    def health(kind: AlertKind, ts: int):
+        return make_alert(kind, entity_id="dev-1", client_id=1, site_id=None, ts=ts)
+
+    book, ticks = AlertBook(), clock()
+    draft, _, _ = book.plan_raise([health(AlertKind.DEVICE_OFFLINE, T0)], ticks, 300 * S, 600 * S)
+    book.commit(draft)
+    late = health(AlertKind.DEVICE_ONLINE, T0 - S)  # a message older than "offline" came late
+    draft, _, events = book.plan_raise([late], ticks, 300 * S, 600 * S)
+    book.commit(draft)
+    assert [(e.type, e.alert_id) for e in events] == [
+        ("raised", late.alert_id),
+        ("resolved", late.alert_id),
+    ]
+    status = {s.alert.kind: s.status for s in book.states.values()}
+    assert status == {"device_offline": "open", "device_online": "resolved"}
