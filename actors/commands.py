@@ -18,6 +18,8 @@ from typing import Any
 import ray
 
 from actors.edge.downlink import CommandReply, Downlink
+from actors.registry import current_fleet
+from core.fleet import Fleet, FleetIndex
 from core.loops import Threads
 from core.settings import Settings
 
@@ -32,6 +34,12 @@ class CommandDesk:
         self._lock = threading.Lock()  # the network thread records replies
         self.threads = Threads("vigil-commands")
         self.downlink = Downlink(settings, self._on_reply, "vigil-commands", self.threads)
+        self.downlink.phones = FleetIndex(current_fleet(settings)).phone_of
+
+    def update_fleet(self, fleet: Fleet) -> int:
+        """A changed fleet (the API's edits): which devices are OwnTracks phones."""
+        self.downlink.phones = FleetIndex(fleet).phone_of
+        return len(fleet.devices)
 
     def send(
         self, device_id: str, client_id: int, cmd_type: str, args: dict[str, Any], who: str
@@ -52,8 +60,12 @@ class CommandDesk:
             self.sent[cmd_id] = command
             while len(self.sent) > REMEMBERED:
                 self.sent.popitem(last=False)
-        self.downlink.send(device_id, cmd_id, cmd_type, args)
-        self.stats["sent"] += 1
+        if self.downlink.send(device_id, cmd_id, cmd_type, args):
+            self.stats["sent"] += 1
+        else:  # an OwnTracks phone has no such command: say so, do not wait for a reply
+            with self._lock:
+                command["reply"] = "unsupported"
+            self.stats["unsupported"] += 1
         return command
 
     def commands(self, device_id: str, limit: int = 50) -> list[dict[str, Any]]:

@@ -43,9 +43,10 @@ REGISTRY = names.REGISTRY
 
 def fleet_users(settings: Settings) -> list[str]:
     """The names of the actors that take `update_fleet(fleet)`."""
-    users = [names.ROUTER, names.NOTIFIER]
+    users = [names.ROUTER, names.NOTIFIER, names.COMMANDS]
     users += [names.shard(i) for i in range(settings.shards)]
-    return users + [names.ingest(i) for i in range(settings.ingest_actors)]
+    users += [names.ingest(i) for i in range(settings.ingest_actors)]
+    return users + ([names.OSMAND] if settings.osmand_port else [])
 
 
 def current_fleet(settings: Settings) -> Fleet:

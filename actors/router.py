@@ -72,6 +72,7 @@ class AlertRouter:
         self._rebuild()
         self.threads = Threads("vigil-router")
         self.downlink = Downlink(settings, self._on_reply, "vigil-router", self.threads)
+        self.downlink.phones = self.index.phone_of
         self.threads.forever("escalation", self._escalate, pause=settings.escalation_tick_s)
         heap.settle()
 
@@ -98,6 +99,7 @@ class AlertRouter:
         self._publish(events, states)
         for alert in fresh:
             self._notify(states[alert.alert_id], tier=1)
+            self._locate_the_site(alert)
         self.counts["raised"] += len(fresh)
         self.counts["repeats"] += len(events) - len(fresh)
         return len(fresh)
@@ -111,6 +113,7 @@ class AlertRouter:
         index = FleetIndex(fleet)
         with self._lock:  # the escalation thread reads the index under it
             self.index = index
+            self.downlink.phones = index.phone_of
         return len(index.tenants)
 
     # -- the operators' API --------------------------------------------------------------
@@ -245,6 +248,21 @@ class AlertRouter:
             )
             state = self._record([event])
         self._publish([event], {state.alert_id: state})
+
+    def _locate_the_site(self, alert: Alert) -> None:
+        """On a critical alert at a site, every OwnTracks phone of that site's guards but
+        the alarming one is asked where it is now (OwnTracks' `reportLocation`): the NOC
+        sees who is nearest without waiting for the phones' next report."""
+        if alert.severity != Severity.CRITICAL or not alert.site_id:
+            return
+        index, alarming = self.index, alarm_device(alert)
+        for guard in index.fleet.guards:
+            device = guard.device_id
+            if guard.site_id == alert.site_id and device in index.phone_of and device != alarming:
+                cmd_id = hashlib.blake2b(f"{alert.alert_id}|{device}".encode(), digest_size=8)
+                args = {"alert_id": alert.alert_id}
+                if self.downlink.send(device, cmd_id.hexdigest(), "report_location", args):
+                    self.counts["locate_requests"] += 1
 
     # -- escalation ----------------------------------------------------------------------
 

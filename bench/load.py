@@ -55,6 +55,7 @@ import threading
 import time
 import zlib
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,10 +77,14 @@ from core.broker import BrokerAddress  # noqa: E402
 from core.credentials import INGEST, SIMULATOR, Credentials  # noqa: E402
 from core.fleet import Fleet, Guard, Sensor, Site, load_fleet  # noqa: E402
 from simulator.fleet import simulated_fleet  # noqa: E402
+from simulator.phones import Phones  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 MQTTLOAD = ROOT / "bench" / "mqttload.py"
+OSMANDLOAD = ROOT / "bench" / "osmandload.py"
+#: A plan's "topic" for a Traccar Client request of the device that follows.
+HTTP = "http:"
 SWEEP = [500, 1000, 2000, 3000, 5000, 7500, 10000, 15000]
 TABLES = ("guard_locations", "device_telemetry", "sensor_readings", "device_events")
 CLEARANCE_M = 60.0  # every fix this far from every zone border: never "unsure"
@@ -145,6 +150,7 @@ class Plan:
     tables: list[list[str]]  # per publisher, the table of each message, in sending order
     expected: dict[str, Expected]  # alert_id -> what raised it
     panics: set[str]  # alert ids of the panics
+    http: int = 0  # the last this many schedules are HTTP requests (bench/osmandload.py)
 
     def published_between(self, t0: float, t1: float) -> int:
         return sum(sum(1 for d in s.dues if t0 <= d < t1) for s in self.schedules)
@@ -190,9 +196,11 @@ def spot_of(site: Site) -> Spot:
     return Spot(inside, outside, frozenset({main.id}), box)
 
 
-def bench_fleet(guards: int) -> tuple[Fleet, list[Guard], list[Sensor]]:
-    """The sample fleet plus `guards` simulated guards and one temperature sensor per ten."""
-    base = simulated_fleet(load_fleet(ROOT / "fleet" / "sample.yaml"), guards)
+def bench_fleet(guards: int, owntracks: float = 0.0) -> tuple[Fleet, list[Guard], list[Sensor]]:
+    """The sample fleet plus `guards` simulated guards and one temperature sensor per ten;
+    `owntracks` % of their devices OwnTracks phones."""
+    every = round(100 / owntracks) if owntracks else 0
+    base = simulated_fleet(load_fleet(ROOT / "fleet" / "sample.yaml"), guards, every)
     ours = [g for g in base.guards if g.id.startswith("sim-guard-")]
     sites = sorted({g.site_id for g in ours})
     sensors = [
@@ -211,10 +219,21 @@ class Workload:
     the steps of a sweep continue one stream."""
 
     def __init__(
-        self, fleet: Fleet, guards: list[Guard], sensors: list[Sensor], mix: Mix, pubs: int
+        self,
+        fleet: Fleet,
+        guards: list[Guard],
+        sensors: list[Sensor],
+        mix: Mix,
+        pubs: int,
+        phones: Phones | None = None,
     ) -> None:
         self.mix = mix
         self.pubs = pubs
+        #: Devices speaking OwnTracks (over MQTT) and Traccar Client (over HTTP, one more
+        #: schedule: bench/osmandload.py), and the passwords the latter log in with.
+        self.phones = phones or Phones(Fleet())
+        self.schedules = pubs + (1 if self.phones.osmand else 0)
+        self.password_of: Callable[[str], str] = lambda _device: ""
         self.rng = random.Random(12)
         sites = {s.id: s for s in fleet.sites}
         spots = {site_id: spot_of(sites[site_id]) for site_id in {g.site_id for g in guards}}
@@ -234,10 +253,10 @@ class Workload:
 
     def plan(self, rate: float, seconds: float, start: float) -> Plan:
         n = int(rate * seconds)
-        dues: list[list[float]] = [[] for _ in range(self.pubs)]
-        packets: list[list[bytes]] = [[] for _ in range(self.pubs)]
-        tables: list[list[str]] = [[] for _ in range(self.pubs)]
-        timed: list[dict[int, str]] = [{} for _ in range(self.pubs)]
+        dues: list[list[float]] = [[] for _ in range(self.schedules)]
+        packets: list[list[bytes]] = [[] for _ in range(self.schedules)]
+        tables: list[list[str]] = [[] for _ in range(self.schedules)]
+        timed: list[dict[int, str]] = [{} for _ in range(self.schedules)]
         expected: dict[str, Expected] = {}
         panics: set[str] = set()
         every = max(1, round(self.mix.panic_every_s * rate))
@@ -259,13 +278,19 @@ class Workload:
             for alert_id, kind, who in alerts:
                 expected[alert_id] = Expected(kind, who, ts_us / 1e6)
             p = zlib.crc32(entity.encode()) % self.pubs
+            if topic.startswith(HTTP):  # a Traccar Client request, not an MQTT message
+                p, device = self.pubs, topic[len(HTTP) :]
+                packet = b"\0".join([device.encode(), self.password_of(device).encode(), body])
+            else:
+                packet = publish_packet(topic, body, packet_id(len(dues[p])))
             if alerts and table == "device_events":
                 timed[p][len(dues[p])] = alerts[0][0]
-            packets[p].append(publish_packet(topic, body, packet_id(len(dues[p]))))
+            packets[p].append(packet)
             dues[p].append(due)
             tables[p].append(table)
-        schedules = [Schedule(dues[p], packets[p], timed[p]) for p in range(self.pubs)]
-        return Plan(start, start + seconds, schedules, tables, expected, panics)
+        schedules = [Schedule(dues[p], packets[p], timed[p]) for p in range(self.schedules)]
+        http = self.schedules - self.pubs
+        return Plan(start, start + seconds, schedules, tables, expected, panics, http)
 
     def _next_seq(self, entity: str) -> int:
         self.seq[entity] += 1
@@ -278,20 +303,27 @@ class Workload:
             if state.not_before <= due:
                 break
         guard, spot = state.guard, state.spot
+        device = guard.device_id or ""
+        phone = self.phones.owntracks.get(device)
+        if phone is not None:  # OwnTracks' `tst` is whole seconds: one fix a second at most
+            ts_us = int(due) * 1_000_000
+            state.not_before = max(state.not_before, math.floor(due) + 1.0)
+        elif device in self.phones.osmand:  # Traccar Client's timestamp: milliseconds
+            ts_us = int(due * 1000) * 1000
         if self.rng.random() < self.mix.outside:  # a random guard, not every 100th fix's
             self.pending += 1
         if state.leaving:  # its last fix inside was `settle_s` ago at least: out now
             state.leaving = False
             lat, lon = self.rng.choice(spot.outside)
             zones: frozenset[str] = frozenset()
-            state.not_before = due + self.mix.excursion_s
+            state.not_before = max(state.not_before, due + self.mix.excursion_s)
         else:
             lat, lon = self.rng.choice(spot.inside)
             zones = spot.zones_in
             if self.pending and state.zones == spot.zones_in:  # this one goes out next
                 self.pending -= 1
                 state.leaving = True
-                state.not_before = due + self.mix.settle_s
+                state.not_before = max(state.not_before, due + self.mix.settle_s)
         alerts = []
         if state.zones is not None and zones != state.zones:
             for zone_id in sorted(zones ^ state.zones):
@@ -306,9 +338,18 @@ class Workload:
                 )
                 alerts.append((alert.alert_id, str(kind), guard.id))
         state.zones, state.at = zones, (lat, lon)
+        heading = self.rng.randrange(360)
+        if phone is not None:
+            location = f'"lat": {lat:.6f}, "lon": {lon:.6f}, "acc": 5, "vel": 4, "cog": {heading}'
+            body = f'{{"_type": "location", {location}, "tst": {int(due)}}}'
+            return guard.id, f"owntracks/{phone}", body.encode(), "guard_locations", alerts
+        if device in self.phones.osmand:
+            query = f"id={device}&lat={lat:.6f}&lon={lon:.6f}&timestamp={ts_us // 1000}"
+            query += f"&accuracy=5&speed=2.3&bearing={heading}"
+            return guard.id, HTTP + device, query.encode(), "guard_locations", alerts
         body = (
             f'{{"lat": {lat:.6f}, "lon": {lon:.6f}, "accuracy": 5.0, "speed": 1.2, '
-            f'"heading": {self.rng.randrange(360)}, "seq": {self._next_seq(guard.id)}, '
+            f'"heading": {heading}, "seq": {self._next_seq(guard.id)}, '
             f'"ts": {text}}}'
         )
         return guard.id, f"guard/{guard.id}/gps", body.encode(), "guard_locations", alerts
@@ -341,6 +382,9 @@ class Workload:
         guard = state.guard
         device = guard.device_id or guard.id
         lat, lon = state.at if state.zones is not None else state.spot.inside[0]
+        http = device in self.phones.osmand
+        if http:  # Traccar Client's alarm: a fix with `alarm`, its timestamp in ms
+            ts_us = int(float(text) * 1000) * 1000
         alert = make_alert(
             AlertKind.PANIC,
             entity_id=guard.id,
@@ -355,6 +399,9 @@ class Workload:
             f'"seq": {self._next_seq(device)}, "ts": {text}}}'
         )
         alerts = [(alert.alert_id, str(AlertKind.PANIC), guard.id)]
+        if http:
+            query = f"id={device}&lat={lat:.6f}&lon={lon:.6f}&timestamp={ts_us // 1000}"
+            return device, HTTP + device, f"{query}&alarm=panic".encode(), "device_events", alerts
         return device, f"device/{device}/alert", body.encode(), "device_events", alerts
 
 
@@ -376,7 +423,9 @@ class Vigil:
         self.data = folder / "data"
         self.log = folder / "vigil-up.log"
         self.fleet = fleet
-        self.ports = {name: free_port() for name in ("mqtt", "http", "ws", "ray-dashboard")}
+        self.ports = {
+            name: free_port() for name in ("mqtt", "http", "ws", "osmand", "ray-dashboard")
+        }
         self.process: subprocess.Popen[bytes] | None = None
         self.command: list[str] = []
 
@@ -391,7 +440,7 @@ class Vigil:
             str(PYTHON), "-m", "cli.main", "up",
             "--data", str(self.data), "--fleet", str(self.fleet),
             "--mqtt-port", str(self.ports["mqtt"]), "--http-port", str(self.ports["http"]),
-            "--ws-port", str(self.ports["ws"]),
+            "--ws-port", str(self.ports["ws"]), "--osmand-port", str(self.ports["osmand"]),
             "--ray-dashboard-port", str(self.ports["ray-dashboard"]),
         ]  # fmt: skip
         self.command = [str(Path(command[0]).relative_to(ROOT)), *command[1:]]
@@ -712,7 +761,7 @@ class Step:
 
 
 def publishers(
-    plan: Plan, broker: BrokerAddress, folder: Path, tag: str
+    plan: Plan, broker: BrokerAddress, folder: Path, tag: str, osmand_url: str = ""
 ) -> list[subprocess.Popen[bytes]]:
     """One raw publisher process per schedule, logged in as `broker` says."""
     procs = []
@@ -725,6 +774,8 @@ def publishers(
             "--schedule", str(path), "--out", str(path.with_suffix(".json")),
             "--client-id", f"vigil-load-{tag}-{p}",
         ]  # fmt: skip
+        if p >= len(plan.tables) - plan.http:  # Traccar Client phones: HTTP to the ingress
+            command = [str(PYTHON), str(OSMANDLOAD), "--url", osmand_url, *command[5:9]]
         procs.append(subprocess.Popen(command, cwd=ROOT, env=env))
     return procs
 
@@ -758,7 +809,8 @@ def run_step(
 ) -> Step:
     start = time.time() + lead_s(rate * args.seconds)
     plan = work.plan(rate, args.seconds, start)
-    procs = publishers(plan, broker, args.tmp, tag)
+    osmand = f"http://127.0.0.1:{args.osmand_port}/" if plan.http else ""
+    procs = publishers(plan, broker, args.tmp, tag, osmand)
     t0, t1 = start + args.warmup, start + args.seconds
     step = Step(rate, plan, (t0, t1), plan.published_between(t0, t1))
     sleep_until(t0)
@@ -809,7 +861,10 @@ def lake_counts(data: Path, windows: list[tuple[float, float]]) -> list[dict[str
 def acked_by_table(step: Step) -> Counter[str]:
     acked: Counter[str] = Counter()
     for tables, result in zip(step.plan.tables, step.pubs, strict=True):
-        acked.update(tables[: result["acked"]])  # the broker acknowledges in order
+        if "acked_index" in result:  # HTTP requests, answered out of order
+            acked.update(tables[i] for i in result["acked_index"])
+        else:
+            acked.update(tables[: result["acked"]])  # the broker acknowledges in order
     return acked
 
 
@@ -998,6 +1053,8 @@ def one_step(guards: int, seconds: float, prefix: str, **more: Any) -> argparse.
         "panic_every": 2.0,
         "warmup": 5.0,
         "publishers": 2,
+        "owntracks": 0.0,
+        "osmand": 0.0,
         "sweep": False,
         "sweep_all": False,
         "seconds": seconds,
@@ -1011,15 +1068,19 @@ def one_step(guards: int, seconds: float, prefix: str, **more: Any) -> argparse.
 
 
 def run(args: argparse.Namespace, rates: list[float]) -> dict[str, Any]:
-    fleet, guards, sensors = bench_fleet(args.guards)
+    fleet, guards, sensors = bench_fleet(args.guards, args.owntracks)
     fleet_path = args.tmp / "fleet.yaml"
     write_fleet(fleet, fleet_path)
     mix = Mix(outside=args.outside, panic_every_s=args.panic_every)
-    work = Workload(fleet, guards, sensors, mix, args.publishers)
+    phones = Phones(fleet, args.osmand)
+    phones.osmand &= {g.device_id for g in guards}  # the workload's own guards' devices
+    work = Workload(fleet, guards, sensors, mix, args.publishers, phones)
     vigil = Vigil(args.tmp, fleet_path)
     console.print(f"vigil up with {args.guards} guards (ports {vigil.ports})…")
     ready_s = vigil.start()
     console.print(f"ready in {ready_s:.1f} s")
+    args.osmand_port = vigil.ports["osmand"]
+    work.password_of = Credentials(vigil.data).password  # Traccar Client's logins
     # The load comes from the simulator's login, as `vigil up --simulate` sends it.
     simulator = Credentials(vigil.data).login(
         BrokerAddress("127.0.0.1", vigil.ports["mqtt"]), SIMULATOR
@@ -1080,6 +1141,9 @@ def run(args: argparse.Namespace, rates: list[float]) -> dict[str, Any]:
         "outside_share": args.outside,
         "panic_every_s": args.panic_every,
         "publishers": args.publishers,
+        "owntracks_pct": args.owntracks,  # of the guards' devices: OwnTracks phones (MQTT)
+        "osmand_pct": args.osmand,  # ... Traccar Client phones (HTTP); the rest native
+        "phones": {"owntracks": len(phones.owntracks), "osmand": len(phones.osmand)},
         "vigil_up": " ".join(vigil.command),
         "ready_s": round(ready_s, 1),
         "stop_s": round(stop_s, 1),
@@ -1199,6 +1263,12 @@ def main() -> None:
     parser.add_argument("--panic-every", type=float, default=2.0, help="s between panics")
     parser.add_argument("--warmup", type=float, default=5.0, help="s of load before the window")
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    parser.add_argument(
+        "--owntracks", type=float, default=0.0, help="%% of devices that are OwnTracks phones"
+    )
+    parser.add_argument(
+        "--osmand", type=float, default=0.0, help="%% of devices that are Traccar Client phones"
+    )
     parser.add_argument("--sweep", action="store_true", help=f"rates {SWEEP} until one fails")
     parser.add_argument("--rates", default="", help="comma-separated rates for --sweep")
     parser.add_argument("--sweep-all", action="store_true", help="do not stop at a failure")

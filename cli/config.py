@@ -1,6 +1,7 @@
 """What `vigil up` runs with: the defaults, the --config file, `VIGIL_*` variables and the
 flags (core/settings.load), then the command's own defaults: a local Mosquitto unless a
-broker is named, and the live feed's gateway beside the HTTP port unless a port is."""
+broker is named, the live feed's gateway beside the HTTP port unless a port is, and the
+Traccar Client ingress on Traccar's port 5055 unless another is."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ FLAGS = {
     "tls_certfile": "--tls-cert",
     "tls_keyfile": "--tls-key",
     "ws_port": "--ws-port",
+    "osmand_port": "--osmand-port",
 }
+#: Port of the Traccar Client (OsmAnd) ingress when --osmand-port is not given: Traccar's own.
+OSMAND_PORT = 5055
 #: Port of the local Mosquitto when --mqtt-port is not given.
 MQTT_PORT = 1883
 #: Settings `vigil config show` never prints.
@@ -47,6 +51,9 @@ def configure(
     if sources["ws_port"] == DEFAULT:
         changes["ws_port"] = settings.http_port + 1
         sources["ws_port"] = f"{DEFAULT} (HTTP port + 1)"
+    if sources["osmand_port"] == DEFAULT:
+        changes["osmand_port"] = OSMAND_PORT
+        sources["osmand_port"] = f"{DEFAULT} (Traccar's)"
     return Loaded(settings.with_(**changes), sources), port if local else None
 
 

@@ -76,6 +76,11 @@ def start_stack(
                 f"live feed gateway: port {settings.ws_port} is in use; pass --ws-port "
                 "(0: no gateway, the page then uses Serve's /ws)"
             )
+        if settings.osmand_port and not port_free(settings.osmand_port):
+            raise StartupError(
+                f"Traccar Client ingress: port {settings.osmand_port} is in use; pass "
+                "--osmand-port (0: none)"
+            )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if mqtt_port is not None:
             tls = bool(settings.tls_certfile)  # --tls-cert: devices may speak MQTT over TLS

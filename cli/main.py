@@ -66,6 +66,12 @@ WsPortOption = Annotated[
         show_default="the HTTP port + 1",
     ),
 ]
+OsmandPortOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Port of the Traccar Client (OsmAnd) HTTP ingress (0: none).", show_default="5055"
+    ),
+]
 
 
 @app.command()
@@ -91,13 +97,14 @@ def up(
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
     ws_port: WsPortOption = None,
+    osmand_port: OsmandPortOption = None,
 ) -> None:
     """Start vigil on this machine: broker, Ray, actors, the Serve app, a simulated fleet.
 
     Flags override VIGIL_* variables, which override --config; `vigil config show` lists all."""
     if simulate < 0:
         raise typer.BadParameter("must be 0 or more", param_hint="--simulate")
-    flags = _flags(fleet, data, broker, http_port, lake, tls_cert, tls_key, ws_port)
+    flags = _flags(fleet, data, broker, http_port, lake, tls_cert, tls_key, ws_port, osmand_port)
     loaded, local_mqtt_port = _configure(config, flags, mqtt_port)
     settings = loaded.settings
     data_dir, port = settings.data_dir, settings.http_port
@@ -165,10 +172,11 @@ def config_show(
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
     ws_port: WsPortOption = None,
+    osmand_port: OsmandPortOption = None,
 ) -> None:
     """Print every setting `vigil up` would run with (given the same flags), its value and
     where it came from: default, the file, a VIGIL_* variable or a flag."""
-    flags = _flags(fleet, data, broker, http_port, lake, tls_cert, tls_key, ws_port)
+    flags = _flags(fleet, data, broker, http_port, lake, tls_cert, tls_key, ws_port, osmand_port)
     loaded, _ = _configure(config, flags, mqtt_port)
     show(loaded, console)
 
@@ -182,6 +190,7 @@ def _flags(
     tls_cert: str | None,
     tls_key: str | None,
     ws_port: int | None,
+    osmand_port: int | None,
 ) -> dict[str, Any]:
     """The setting flags by setting (cli.config.FLAGS), None where not given."""
     return {
@@ -193,6 +202,7 @@ def _flags(
         "tls_certfile": tls_cert,
         "tls_keyfile": tls_key,
         "ws_port": ws_port,
+        "osmand_port": osmand_port,
     }
 
 

@@ -16,6 +16,7 @@ import ray
 
 from actors.commands import CommandDesk
 from actors.desk import TrainingDesk
+from actors.edge.osmand import OsmandIngress
 from actors.gateway import WsGateway
 from actors.hub import Hub
 from actors.ingest import IngestActor
@@ -56,6 +57,7 @@ class Runtime:
     commands: Any
     training: Any
     gateway: Any = None
+    osmand: Any = None
     serving: list[bool] = field(default_factory=list)  # [True] once the Serve app runs
 
     def actors(self) -> dict[str, Any]:
@@ -63,8 +65,15 @@ class Runtime:
         handles = [self.writer, self.hub, self.notifier, self.router, *self.shards]
         handles += [*self.ingest, self.registry, self.commands, self.training]
         handles += [self.gateway] if self.gateway is not None else []
-        expected = names.every(len(self.shards), len(self.ingest), self.gateway is not None)
+        handles += [self.osmand] if self.osmand is not None else []
+        expected = names.every(
+            len(self.shards), len(self.ingest), self.gateway is not None, self.osmand is not None
+        )
         return dict(zip(expected, handles, strict=True))
+
+    def edges(self) -> list[Any]:
+        """The actors that take uplinks in: the ingest slots, the OsmAnd ingress."""
+        return [*self.ingest, *([self.osmand] if self.osmand is not None else [])]
 
     def ready(self, timeout: float = 60.0) -> None:
         """Wait until every actor answers."""
@@ -88,7 +97,7 @@ class Runtime:
 
             serve.shutdown()
             self.serving.clear()
-        ray.get([a.stop.remote() for a in self.ingest], timeout=10)
+        ray.get([a.stop.remote() for a in self.edges()], timeout=10)
         ray.get(self.writer.flush.remote(), timeout=30)
         for actor in self.actors().values():
             ray.kill(actor)
@@ -147,6 +156,10 @@ def start(settings: Settings, fleet: Fleet, detached: bool = False) -> Runtime:
         # The gateway listens from its constructor (so again after a restart); this waits
         # for it, and fails naming the port when it cannot listen.
         ray.get(gateway.start.remote(), timeout=60)
+    osmand = None
+    if settings.osmand_port:  # Traccar Client's HTTP ingress: an edge like an ingest slot
+        osmand = spawn(OsmandIngress, names.OSMAND, settings)
+        ray.get(osmand.start.remote(), timeout=60)
     return Runtime(
         settings,
         writer,
@@ -159,4 +172,5 @@ def start(settings: Settings, fleet: Fleet, detached: bool = False) -> Runtime:
         commands,
         training,
         gateway,
+        osmand,
     )

@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -22,12 +23,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.device import local_login
+from core.credentials import Credentials
 from core.errors import VigilError
 from core.fleet import Fleet, load_fleet
 from core.settings import from_env, from_file, load
 from simulator.engine import Params, Simulation
-from simulator.events import Scenario
+from simulator.events import Outgoing, Scenario
 from simulator.fleet import simulated_fleet
+from simulator.phones import Phones, PhoneSender
 from simulator.publish import Progress as Done
 from simulator.publish import Publisher, broker_address, run
 
@@ -79,6 +82,18 @@ def simulate(
         Path | None,
         typer.Option("--config", help="vigil's settings file: its thresholds and timeouts."),
     ] = None,
+    osmand_percent: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=100,
+            help="Share of the devices (%) that are Traccar Client phones, sending over HTTP "
+            "to --osmand-url (devices with `owntracks` in the fleet speak OwnTracks anyway).",
+        ),
+    ] = 0.0,
+    osmand_url: Annotated[
+        str, typer.Option(help="vigil's Traccar Client (OsmAnd) ingress.")
+    ] = "http://127.0.0.1:5055/",
 ) -> None:
     """Publish a simulated fleet's traffic, with injected events and their ground truth."""
     for name, value in (("--rate", rate), ("--duration", duration), ("--count", count)):
@@ -117,10 +132,16 @@ def simulate(
     except VigilError as exc:
         console.print(f"[red]✗[/] {exc}")
         raise typer.Exit(1) from None
-    done = _publish(simulation, publisher, count, duration, truth)
-    missing = publisher.close()
+    sender = PhoneSender(Phones(the_fleet, osmand_percent), publisher.send)
+    if osmand_percent:  # Traccar Client phones log in with their devices' credentials
+        sender.url, sender.password_of = osmand_url, Credentials(settings.data_dir).password
+    done = _publish(simulation, sender.send, count, duration, truth)
+    missing = sender.close() + publisher.close()
     shown = ", ".join(f"{k} {v}" for k, v in sorted(done.truths.items())) or "none"
     console.print(f"[green]✓[/] {done.sent:,} messages to {publisher.where}; events: {shown}")
+    if sender.sent["owntracks"] or sender.sent["osmand"]:
+        ways = ", ".join(f"{k} {v:,}" for k, v in sorted(sender.sent.items()))
+        console.print(f"  as the devices speak: {ways}")
     if truth:
         console.print(f"  ground truth in {truth}")
     if missing:
@@ -135,7 +156,7 @@ def _fleet(path: Path, guards: int) -> Fleet:
 
 def _publish(
     simulation: Simulation,
-    publisher: Publisher,
+    send: Callable[[Outgoing], None],
     count: int | None,
     duration: float | None,
     truth: Path | None,
@@ -162,7 +183,7 @@ def _publish(
 
             return run(
                 simulation,
-                publisher.send,
+                send,
                 count=count,
                 duration_s=duration,
                 truth=out,

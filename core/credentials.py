@@ -2,7 +2,8 @@
 
 The broker `vigil up` starts lets nobody in anonymously. Each device of the fleet logs
 in as its id and may publish only its own uplink topics (`device/{id}/...` and the
-`guard/{guard}/gps` of the guards carrying it) and read only `device/{id}/cmd`; a
+`guard/{guard}/gps` of the guards carrying it, and a phone its `owntracks/{user}/{device}`
+and `.../event`) and read only `device/{id}/cmd` (and `owntracks/{user}/{device}/cmd`); a
 sensor's gateway logs in as `sensor/{id}` and may publish only `sensor/{id}/reading`
 (ids never hold a `/`, so the two can not meet, nor meet vigil's own `vigil/...`).
 
@@ -32,6 +33,7 @@ from core.broker import BrokerAddress
 from core.errors import VigilError
 from core.fleet import Fleet
 from core.keys import data_secret
+from core.topics import owntracks_topic
 
 INGEST, DOWNLINK = "vigil/ingest", "vigil/downlink"
 SIMULATOR, ADMIN = "vigil/simulator", "vigil/admin"
@@ -102,10 +104,14 @@ class Credentials:
         commands, the simulator, the admin of the accounts."""
         return [
             self._account(INGEST, subscribe=("#",)),
-            self._account(DOWNLINK, publish=("device/+/cmd",), subscribe=("device/+/cmd/ack",)),
+            self._account(
+                DOWNLINK,
+                publish=("device/+/cmd", owntracks_topic("+/+", "cmd")),
+                subscribe=("device/+/cmd/ack",),
+            ),
             self._account(
                 SIMULATOR,
-                publish=("guard/#", "device/#", "sensor/#"),
+                publish=("guard/#", "device/#", "sensor/#", "owntracks/#"),
                 subscribe=("device/+/cmd",),
             ),
             self._account(ADMIN, publish=(CONTROL,), subscribe=(f"{CONTROL}/response",)),
@@ -123,7 +129,13 @@ class Credentials:
             own = [f"device/{device.id}/{kind}" for kind in ("telemetry", "alert", "status")]
             own += [f"device/{device.id}/cmd/ack"]
             own += [f"guard/{guard}/gps" for guard in carriers[device.id]]
-            subscribe = (f"device/{device.id}/cmd",)
+            subscribe: tuple[str, ...] = (f"device/{device.id}/cmd",)
+            if device.owntracks:  # a phone speaking OwnTracks: its own topics, its commands
+                own += [
+                    owntracks_topic(device.owntracks),
+                    owntracks_topic(device.owntracks, "event"),
+                ]
+                subscribe += (owntracks_topic(device.owntracks, "cmd"),)
             found[device.id] = Account(
                 device.id, self.password(device.id, generations), tuple(own), subscribe
             )

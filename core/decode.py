@@ -113,9 +113,7 @@ class Decoder:
 
     def decode(self, topic_name: str, payload: Payload, received_at: int) -> Record | None:
         """The record for a message, None for vigil's own downlink traffic."""
-        if len(payload) > self.max_bytes:
-            raise BadMessage("oversized", f"{len(payload)} bytes > {self.max_bytes}")
-        check_depth(payload)
+        self.check_size(payload)
         topic = parse_topic(topic_name)
         if topic.kind in (TopicKind.CMD, TopicKind.CMD_ACK):
             return None
@@ -137,7 +135,7 @@ class Decoder:
             raise BadMessage("invalid_json", str(exc)) from None
         _check_tenant(body.client_id, tenant)
         ts = self._event_time(body, received_at)
-        key = _msg_key(topic.entity_id, body.seq, ts, payload)
+        key = msg_key(topic.entity_id, body.seq, ts, payload)
         common: dict[str, Any] = {
             "ts": ts,
             "received_at": received_at,
@@ -200,6 +198,12 @@ class Decoder:
             **common,
         )
 
+    def check_size(self, payload: Payload) -> None:
+        """BadMessage for a payload too large or too deeply nested to decode."""
+        if len(payload) > self.max_bytes:
+            raise BadMessage("oversized", f"{len(payload)} bytes > {self.max_bytes}")
+        check_depth(payload)
+
     def dead_letter(
         self, topic: str, payload: Payload, error: BadMessage, received_at: int
     ) -> DeadLetter:
@@ -231,7 +235,7 @@ class Decoder:
             raise BadMessage(
                 "invalid_field", f"status must be online or offline, got {text[:40]!r}"
             )
-        key = _msg_key(topic.entity_id, None, received_at, payload)
+        key = msg_key(topic.entity_id, None, received_at, payload)
         return DeviceStatus(
             device_id=topic.entity_id,
             client_id=tenant,
@@ -243,19 +247,27 @@ class Decoder:
 
     def _event_time(self, body: _Common, received_at: int) -> int:
         if body.timestamp is not None:
-            when = body.timestamp
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            ts = int(when.timestamp() * 1_000_000)
+            ts = datetime_us(body.timestamp)
         elif body.ts is not None:
             ts = int(body.ts * 1_000_000)
         else:
             return received_at
+        return self.checked_time(ts, received_at)
+
+    def checked_time(self, ts: int, received_at: int) -> int:
+        """`ts` (µs) if it is a believable time for a message received at `received_at`."""
         if ts > received_at + self.skew_us:
             raise BadMessage("future_timestamp", f"{ts - received_at} us ahead of the clock")
         if ts < EPOCH_FLOOR_US:
             raise BadMessage("invalid_field", "timestamp before 2000-01-01 - at `$.timestamp`")
         return ts
+
+
+def datetime_us(when: datetime) -> int:
+    """µs since the epoch; a time without a zone is UTC."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1_000_000)
 
 
 def check_depth(payload: Payload) -> None:
@@ -291,7 +303,7 @@ def _check_tenant(client_id: AnyId | None, tenant: int) -> None:
         raise BadMessage("spoofed_id", f"client_id {client_id!r} is not the entity's tenant")
 
 
-def _msg_key(entity_id: str, seq: int | None, ts: int, payload: Payload) -> str:
+def msg_key(entity_id: str, seq: int | None, ts: int, payload: Payload) -> str:
     """De-duplication key: (entity, seq) when the device counts, else (entity, ts, hash)."""
     if seq is not None:
         return f"{entity_id}#{seq}"

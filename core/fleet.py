@@ -19,6 +19,7 @@ import yaml
 
 from core.alerts import AlertKind, Severity
 from core.errors import ConfigError
+from core.topics import ENTITY_ID
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -142,6 +143,9 @@ class Device(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: str
     client_id: int
     device_class: str = msgspec.field(default="tracker", name="class")
+    #: An OwnTracks phone's `{user}/{device}`: it publishes on `owntracks/{user}/{device}`
+    #: (core/trackers.py) and logs in as `id` all the same.
+    owntracks: str | None = None
 
 
 class Sensor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -225,6 +229,19 @@ def check_fleet(fleet: Fleet, source: str = "fleet") -> None:
                 f"{source}: guards[{i}].device_id: device {guard.device_id!r} belongs to "
                 "another tenant"
             )
+    phones: set[str] = set()
+    for i, device in enumerate(fleet.devices):
+        if device.owntracks is None:
+            continue
+        parts = device.owntracks.split("/")
+        if len(parts) != 2 or not all(ENTITY_ID.fullmatch(part) for part in parts):
+            raise ConfigError(
+                f"{source}: devices[{i}].owntracks: {device.owntracks!r} is not user/device "
+                "(letters, digits, '_', '.', ':' or '-')"
+            )
+        if device.owntracks in phones:
+            raise ConfigError(f"{source}: devices[{i}].owntracks: {device.owntracks!r} twice")
+        phones.add(device.owntracks)
     for i, sensor in enumerate(fleet.sensors):
         if sensor.site_id not in sites:
             raise ConfigError(f"{source}: sensors[{i}].site_id: unknown site {sensor.site_id!r}")
@@ -334,6 +351,9 @@ class FleetIndex:
         #: Everyone vigil may notify: guards and contacts, by id.
         self.people: dict[str, Guard | Contact] = {c.id: c for c in fleet.contacts}
         self.people |= self.guards
+        #: OwnTracks phones: `{user}/{device}` -> the device's id, and back.
+        self.phone_of = {d.id: d.owntracks for d in fleet.devices if d.owntracks}
+        self.owntracks = {phone: device for device, phone in self.phone_of.items()}
         self.device_guard: dict[str, str] = {}
         for guard in fleet.guards:
             if guard.device_id:

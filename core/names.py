@@ -20,6 +20,7 @@ REGISTRY = "vigil-fleet"
 COMMANDS = "vigil-commands"
 TRAINING = "vigil-training"
 GATEWAY = "vigil-ws"
+OSMAND = "vigil-osmand"
 
 
 def shard(index: int) -> str:
@@ -30,13 +31,20 @@ def ingest(slot: int) -> str:
     return f"vigil-ingest-{slot}"
 
 
-def every(shards: int, ingest_slots: int, gateway: bool) -> list[str]:
+def every(shards: int, ingest_slots: int, gateway: bool, osmand: bool = False) -> list[str]:
     """Every actor of a vigil with this many shards and ingest slots, in start order:
     what the builder starts (cli/runtime.py), `vigil health` checks and /metrics asks."""
     spine = [WRITER, HUB, NOTIFIER, ROUTER]
     spine += [shard(i) for i in range(shards)]
     spine += [ingest(i) for i in range(ingest_slots)]
-    return [*spine, REGISTRY, COMMANDS, TRAINING, *([GATEWAY] if gateway else [])]
+    spine += [REGISTRY, COMMANDS, TRAINING]
+    return spine + ([GATEWAY] if gateway else []) + ([OSMAND] if osmand else [])
+
+
+def edges(settings: Settings) -> set[str]:
+    """The actors that hand records to the shards: the ingest slots, the OsmAnd ingress."""
+    found = {ingest(i) for i in range(settings.ingest_actors)}
+    return found | ({OSMAND} if settings.osmand_port else set())
 
 
 def peer(name: str, settings: Settings) -> Any:

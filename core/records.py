@@ -21,6 +21,8 @@ class Record(msgspec.Struct, frozen=True, kw_only=True):
     ts: int
     received_at: int
     msg_key: str
+    #: How it came: "mqtt" (vigil's own contract), "owntracks" or "osmand" (core/trackers.py).
+    source: str = "mqtt"
 
     @property
     def entity_id(self) -> str:

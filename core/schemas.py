@@ -10,7 +10,8 @@ import pyarrow as pa
 TS = pa.timestamp("us", tz="UTC")
 _S, _F, _I, _B = pa.string(), pa.float64(), pa.int64(), pa.bool_()
 
-_MESSAGE = [("ts", TS), ("received_at", TS), ("msg_key", _S)]
+#: `source` (added later: older files lack it, it reads as null) names the protocol.
+_MESSAGE = [("ts", TS), ("received_at", TS), ("msg_key", _S), ("source", _S)]
 
 SCHEMAS: dict[str, pa.Schema] = {
     "guard_locations": pa.schema(

@@ -147,6 +147,11 @@ class Settings:
     #: Port of the direct WebSocket gateway (/ws outside Serve's proxy, far faster fan-out);
     #: 0: none, the page uses Serve's /ws.
     ws_port: int = 0
+    #: Port of the Traccar Client (OsmAnd) HTTP ingress (actors/edge/osmand.py); 0: none.
+    #: `vigil up` opens Traccar's own 5055 unless told otherwise.
+    osmand_port: int = 0
+    #: Where that ingress listens: phones reach it from the network.
+    osmand_host: str = "0.0.0.0"
     #: A WebSocket client gets at most one position update per guard this often (s).
     ws_position_interval_s: float = 0.5
 

@@ -283,7 +283,9 @@ EXPORTS = (
 async def gather(settings: Settings, timeout: float = 2.0) -> dict[str, dict[str, Any] | None]:
     """get_stats() of every vigil actor (core/names.every); None for one that failed."""
     namespace = settings.namespace
-    every = names.every(settings.shards, settings.ingest_actors, bool(settings.ws_port))
+    every = names.every(
+        settings.shards, settings.ingest_actors, bool(settings.ws_port), bool(settings.osmand_port)
+    )
 
     async def ask(name: str) -> dict[str, Any] | None:
         try:

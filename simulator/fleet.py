@@ -5,8 +5,9 @@ from __future__ import annotations
 from core.fleet import Device, Fleet, Guard
 
 
-def simulated_fleet(base: Fleet, guards: int) -> Fleet:
-    """`base` plus `guards` guards named sim-guard-NNNN carrying devices sim-dev-NNNN."""
+def simulated_fleet(base: Fleet, guards: int, owntracks_every: int = 0) -> Fleet:
+    """`base` plus `guards` guards named sim-guard-NNNN carrying devices sim-dev-NNNN;
+    with `owntracks_every` N, every Nth device is an OwnTracks phone `sim/dev-NNNN`."""
     sites = [s for s in base.sites if any(z.geometry["type"] == "Polygon" for z in s.zones)]
     if guards and not sites:
         raise ValueError("the base fleet has no site with a Polygon zone to patrol")
@@ -22,5 +23,6 @@ def simulated_fleet(base: Fleet, guards: int) -> Fleet:
                 device_id=f"sim-dev-{n:04d}",
             )
         )
-        new_devices.append(Device(id=f"sim-dev-{n:04d}", client_id=site.client_id))
+        phone = f"sim/dev-{n:04d}" if owntracks_every and n % owntracks_every == 0 else None
+        new_devices.append(Device(id=f"sim-dev-{n:04d}", client_id=site.client_id, owntracks=phone))
     return base.adding(guards=new_guards, devices=new_devices)

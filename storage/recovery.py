@@ -2,7 +2,7 @@
 
 Every `checkpoint_s` a shard saves what its logical actors remember, the alerts it has
 raised that the router has not yet accepted, and a low-water mark: the oldest receipt
-time of any message it may still be sent. Each ingest slot tells the shard its own
+time of any message it may still be sent. Each edge (an ingest slot) tells the shard its own
 mark (the oldest message it has not acknowledged) with every call and at least once a
 second, and everything a slot sends later was received at or after it. A restarted
 shard loads its checkpoint and replays the lake from the mark, so its state is what
@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from core import names
 from core.alerts import Alert
 from core.settings import Settings
 from storage.checkpoints import Checkpoints
@@ -44,7 +45,7 @@ class Recovery:
     def __init__(self, name: str, settings: Settings) -> None:
         self.name = name
         self.store = Checkpoints(settings.lake)
-        self.sources = {f"vigil-ingest-{i}" for i in range(settings.ingest_actors)}
+        self.sources = names.edges(settings)
         self.marks: dict[str, int] = {}  # source -> its latest low-water mark (µs)
         self.carried = now_us() - int(NO_CHECKPOINT_REPLAY_S * 1e6)
         self.saves = 0

@@ -202,6 +202,7 @@ def vigil(
     webhooks: Any,
 ) -> Iterator[Vigil]:
     from cli import runtime
+    from cli.broker import free_port
     from core.credentials import ADMIN, INGEST, Credentials, changes, control
     from core.fleet import load_fleet
     from core.settings import Settings
@@ -221,6 +222,8 @@ def vigil(
         notify_backoff_s=0.1,  # retries (and dead letters) within a test's patience
         notify_backoff_max_s=1.0,
         offline_after_s={**Settings().offline_after_s, SHORT: 3.0},
+        osmand_port=free_port(),  # Traccar Client phones' HTTP ingress
+        osmand_host="127.0.0.1",
     )
     fleet = alerts_fleet(
         integration_fleet(load_fleet(settings.fleet_path)), mailbox.port, webhooks.port

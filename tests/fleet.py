@@ -10,6 +10,10 @@ LOAD_GUARDS = 60
 #: (the session's settings give it that timeout, tests/conftest.py).
 SHORT = "short"
 RECOVERY_GUARDS = [f"rec-guard-{n}" for n in range(1, 7)]
+#: The trackers tests' phones (tests/integration/test_trackers.py), at site-mg-road: two
+#: OwnTracks phones (device -> its user/device), three Traccar Client ones.
+OWNTRACKS_PHONES = {"ot-phone-1": "alice/phone1", "ot-phone-2": "bob/phone2"}
+OSMAND_PHONES = [f"tc-phone-{n}" for n in range(1, 4)]
 
 
 def integration_fleet(base: Fleet) -> Fleet:
@@ -26,6 +30,12 @@ def integration_fleet(base: Fleet) -> Fleet:
         for g in [*RECOVERY_GUARDS, "poison-guard"]
     ]
     devices = [Device(id=g.device_id or "", client_id=1, device_class=SHORT) for g in guards]
+    phones = [*OWNTRACKS_PHONES, *OSMAND_PHONES]
+    guards += [
+        Guard(id=p.replace("phone", "guard"), client_id=1, site_id="site-mg-road", device_id=p)
+        for p in phones
+    ]
+    devices += [Device(id=p, client_id=1, owntracks=OWNTRACKS_PHONES.get(p)) for p in phones]
     sensors = [
         Sensor(id=f"rec-smoke-{n}", site_id="site-harbour-yard", kind="smoke", armed="always")
         for n in range(1, 3)

@@ -22,7 +22,8 @@ from core.credentials import DOWNLINK
 from core.errors import BadMessage
 from core.loops import Threads
 from core.settings import Settings
-from core.topics import TopicKind, downlink_topic, parse_topic
+from core.topics import TopicKind, downlink_topic, owntracks_topic, parse_topic
+from core.trackers import OWNTRACKS_COMMANDS
 
 log = logging.getLogger("vigil.downlink")
 
@@ -66,6 +67,8 @@ class Downlink:
         threads: Threads,
     ) -> None:
         self.on_reply = on_reply
+        #: OwnTracks phones among the devices (FleetIndex.phone_of): the owner keeps it current.
+        self.phones: dict[str, str] = {}
         self.stats: Counter[str] = Counter({"sent": 0, "replies": 0, "reply_failures": 0})
         self.mqtt = Mqtt(
             settings,
@@ -81,11 +84,23 @@ class Downlink:
     def connected(self) -> bool:
         return self.mqtt.connected
 
-    def send(self, device_id: str, cmd_id: str, cmd_type: str, args: dict[str, Any]) -> None:
-        """Publish a command (QoS 1); the client keeps it while the broker is unreachable."""
-        payload = json.dumps({"cmd_id": cmd_id, "type": cmd_type, "args": args})
-        ok = self.mqtt.publish(downlink_topic(device_id), payload, qos=1)
+    def send(self, device_id: str, cmd_id: str, cmd_type: str, args: dict[str, Any]) -> bool:
+        """Publish a command (QoS 1); the client keeps it while the broker is unreachable.
+        An OwnTracks phone gets it on its own `cmd` topic in its own format, or not at all
+        when OwnTracks has no such command (False)."""
+        phone = self.phones.get(device_id)
+        if phone is None:
+            topic = downlink_topic(device_id)
+            payload = json.dumps({"cmd_id": cmd_id, "type": cmd_type, "args": args})
+        elif cmd_type in OWNTRACKS_COMMANDS:
+            topic = owntracks_topic(phone, "cmd")
+            payload = json.dumps(OWNTRACKS_COMMANDS[cmd_type])
+        else:
+            self.stats["not_for_owntracks"] += 1
+            return False
+        ok = self.mqtt.publish(topic, payload, qos=1)
         self.stats["sent" if ok else "send_failures"] += 1
+        return ok
 
     def report(self) -> dict[str, Any]:
         """Counters of commands and replies, of the MQTT client, and whether it is connected."""

@@ -3,7 +3,7 @@ for the lake, and the records for the shards in the order they arrived."""
 
 from __future__ import annotations
 
-from actors.ingest import frames_of
+from actors.intake import frames_of
 from core.errors import BadMessage
 from core.records import DeadLetter, DeviceStatus, DeviceTelemetry, GuardLocation, Record
 

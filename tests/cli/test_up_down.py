@@ -12,6 +12,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 from websockets.sync.client import connect
 
@@ -56,9 +57,9 @@ def get_json(url: str, token: str = "") -> dict:
 
 def test_up_detach_serves_the_simulated_fleet_and_down_stops_everything(tmp_path: Path) -> None:
     checkout = clean_checkout(tmp_path / "vigil")
-    mqtt, dash = free_port(), free_port()
+    mqtt, dash, osmand = free_port(), free_port(), free_port()
     http = free_port()
-    while not port_free(http + 1) or http + 1 in (mqtt, dash):  # the gateway's, by default
+    while not port_free(http + 1) or http + 1 in (mqtt, dash, osmand):  # the gateway's, by default
         http = free_port()
     env = {**os.environ, "PYTHONPATH": str(checkout)}  # the checkout's code, not this tree's
     vigil = [sys.executable, "-m", "cli.main"]
@@ -71,6 +72,7 @@ def test_up_detach_serves_the_simulated_fleet_and_down_stops_everything(tmp_path
         )
 
     ports = ["--mqtt-port", str(mqtt), "--http-port", str(http), "--ray-dashboard-port", str(dash)]
+    ports += ["--osmand-port", str(osmand)]  # Traccar Client phones' ingress (5055 by default)
     up = command("up", "--detach", "--simulate", "50", *ports, timeout=300)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
@@ -121,12 +123,22 @@ def test_up_detach_serves_the_simulated_fleet_and_down_stops_everything(tmp_path
         assert check_broker(old).ok
         new = device("rotate")
         assert new != old and check_broker(new).ok and not check_broker(old).ok
+
+        # A Traccar Client phone logs in over HTTP with the same credentials.
+        def traccar(url: str) -> int:
+            login = BrokerAddress.parse(url)
+            fix = {"id": "dev-123", "lat": "12.9716", "lon": "77.5946"}
+            auth = (login.username or "", login.password or "")
+            where = f"http://127.0.0.1:{osmand}/"
+            return httpx.post(where, params=fix, auth=auth, timeout=30).status_code
+
+        assert (traccar(new), traccar(old)) == (200, 401)
     finally:
         down = command("down", timeout=120)
     assert down.returncode == 0, down.stdout + down.stderr
     assert "stopped vigil" in down.stdout
     wait_for(
-        lambda: port_free(http) and port_free(http + 1) and port_free(mqtt), 30, "ports released"
+        lambda: all(port_free(p) for p in (http, http + 1, mqtt, osmand)), 30, "ports released"
     )
     assert not (checkout / "data" / "vigil.pid").exists()
     again = command("down")

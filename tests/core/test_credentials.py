@@ -62,6 +62,17 @@ def test_a_device_may_publish_its_own_topics_and_its_guards_fix_and_read_its_com
     assert sensor.publish == ("sensor/smoke-1/reading",) and sensor.subscribe == ()
 
 
+def test_an_owntracks_phone_may_also_publish_its_own_owntracks_topics_and_read_its_commands(
+    tmp_path: Path,
+) -> None:
+    phone = Device(id="p-1", client_id=1, owntracks="ravi/pixel")
+    accounts = Credentials(tmp_path).fleet_accounts(FLEET.adding(devices=[phone]))
+    mine = accounts["p-1"]
+    assert {"owntracks/ravi/pixel", "owntracks/ravi/pixel/event"} <= set(mine.publish)
+    assert set(mine.subscribe) == {"device/p-1/cmd", "owntracks/ravi/pixel/cmd"}
+    assert not any(t.startswith("owntracks/") for t in accounts["d:1"].publish)
+
+
 def test_the_plugins_file_holds_hashes_that_match_and_never_a_password(tmp_path: Path) -> None:
     accounts = list(Credentials(tmp_path).fleet_accounts(FLEET).values())
     config = dynsec_config(accounts)
