@@ -27,6 +27,7 @@ class AlertKind(StrEnum):
     TAMPER = "tamper"
     DEVICE_ALARM = "device_alarm"
     SMOKE = "smoke"
+    SMOKE_CLEAR = "smoke_clear"  # a smoke sensor back to normal after an alarm
     DOOR_AFTER_HOURS = "door_after_hours"
     MOTION_ARMED = "motion_armed"
     LOW_BATTERY = "low_battery"
@@ -42,6 +43,7 @@ class AlertKind(StrEnum):
 ENDS: dict[AlertKind, AlertKind] = {
     AlertKind.GEOFENCE_ENTER: AlertKind.GEOFENCE_EXIT,
     AlertKind.DEVICE_ONLINE: AlertKind.DEVICE_OFFLINE,
+    AlertKind.SMOKE_CLEAR: AlertKind.SMOKE,
 }
 
 SEVERITY: dict[AlertKind, Severity] = {
@@ -53,6 +55,7 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.TAMPER: Severity.HIGH,
     AlertKind.DEVICE_ALARM: Severity.HIGH,
     AlertKind.SMOKE: Severity.CRITICAL,
+    AlertKind.SMOKE_CLEAR: Severity.INFO,
     AlertKind.DOOR_AFTER_HOURS: Severity.HIGH,
     AlertKind.MOTION_ARMED: Severity.HIGH,
     AlertKind.LOW_BATTERY: Severity.MEDIUM,

@@ -221,7 +221,10 @@ class SensorSim:
             if t < self.clear_at:
                 return None
             self.clear_at = None
-            return self._reading(False)
+            draft = self._reading(False)
+            if self.kind == "smoke":  # only an injected smoke is ever cleared
+                draft.truths.append(self._truth(Event.SMOKE_CLEARED, AlertKind.SMOKE_CLEAR))
+            return draft
         if self.numeric:
             due = index == 0 or (index + n) % every == 0
             return self._reading(self.value(t, rng)) if due else None

@@ -45,6 +45,7 @@ class Event(StrEnum):
     SILENT = "silent"  # the device stops sending
     HEARD_AGAIN = "heard_again"  # ... and sends again
     SMOKE = "smoke"
+    SMOKE_CLEARED = "smoke_cleared"  # the smoke sensor back to normal (vigil ends the alarm)
     DOOR_AFTER_HOURS = "door_after_hours"
     MOTION_ARMED = "motion_armed"
     SENSOR_SPIKE = "sensor_spike"  # a numeric reading far off its daily pattern

@@ -40,6 +40,8 @@ def integration_fleet(base: Fleet) -> Fleet:
         Sensor(id=f"rec-smoke-{n}", site_id="site-harbour-yard", kind="smoke", armed="always")
         for n in range(1, 3)
     ] + [Sensor(id="poison-smoke", site_id="site-harbour-yard", kind="smoke")]
+    # The smoke alarm that clears itself (tests/integration/test_alerts.py).
+    sensors += [Sensor(id="clear-smoke", site_id="site-mg-road", kind="smoke", armed="always")]
     return fleet.adding(
         guards=guards, devices=[spare, *devices], sensors=[*extra_sensors, *sensors]
     )

@@ -1,7 +1,9 @@
 """Site sensors: smoke, a door opened outside opening hours, motion while armed.
 
 Edge-triggered: a sensor that keeps reporting the same condition raises it once,
-and again only after it has reported the condition cleared.
+and again only after it has reported the condition cleared. A smoke sensor's first
+reading back to normal after an alarm raises `smoke_clear`, which ends that alarm
+(core/alerts.ENDS; unless the tenant resolves smoke by hand).
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ def update(
         if not any(begin <= ts <= end for ts in raised):
             raised.append(begin)
             alerts.append(_alert(run_kind, begin, reading, sensor, site))
+        cleared = _cleared_at(recent, end)
+        # Once, when what tells it arrives: the clear itself, or a late reading of the run.
+        if run_kind is AlertKind.SMOKE and cleared is not None and begin <= reading.ts <= cleared:
+            alerts.append(_alert(AlertKind.SMOKE_CLEAR, cleared, reading, sensor, site))
     newest = recent[-1]
     new = SensorState(newest[1] is not None, newest[0], recent, tuple(sorted(raised)))
     return new, alerts
@@ -74,6 +80,11 @@ def update(
 
 def _ts(entry: tuple[int, AlertKind | None]) -> int:
     return entry[0]
+
+
+def _cleared_at(recent: tuple[tuple[int, AlertKind | None], ...], end: int) -> int | None:
+    """The time of the first reading after `end` that calls for nothing, if one came."""
+    return next((ts for ts, kind in recent if ts > end and kind is None), None)
 
 
 def _activations(

@@ -460,3 +460,32 @@ def test_a_guard_back_in_the_zone_ends_the_exit_and_leaving_again_is_a_new_alert
         10,
         "the resolution in the lake",
     )
+
+
+def test_a_smoke_sensor_back_to_normal_ends_its_alarm_and_the_next_smoke_is_a_new_one(
+    vigil: Vigil,
+) -> None:
+    sensor, start = "clear-smoke", datetime.now(UTC) - timedelta(minutes=4)
+
+    def smoke_alerts(kind: str = "smoke") -> list[dict[str, Any]]:
+        found = ray.get(vigil.runtime.router.alerts.remote(1, None, 1000))
+        return [a for a in found if a["entity_id"] == sensor and a["kind"] == kind]
+
+    # Each reading applied (its alert made) before the next is sent: two ingest slots.
+    for n, (value, kind, count) in enumerate(
+        [
+            (True, "smoke", 1),
+            (False, "smoke_clear", 1),
+            (False, "smoke_clear", 1),
+            (True, "smoke", 2),
+        ]
+    ):
+        reading = {"kind": "smoke", "value": value, "timestamp": iso(start + timedelta(minutes=n))}
+        vigil.publish(f"sensor/{sensor}/reading", json.dumps(reading))
+        wait_for(lambda k=kind, c=count: len(smoke_alerts(k)) == c, 10, f"reading {n} applied")
+    first, second = sorted(smoke_alerts(), key=lambda a: a["ts"])
+    assert first["status"] == "resolved" and first["resolved_by"] == "vigil"
+    assert first["timeline"][-1]["note"].startswith("ended: smoke_clear")
+    assert second["status"] == "open" and (first["count"], second["count"]) == (1, 1)
+    (clear,) = smoke_alerts("smoke_clear")  # the second normal reading says nothing new
+    assert clear["status"] == "resolved" and clear["severity"] == "info"

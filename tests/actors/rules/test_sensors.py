@@ -127,9 +127,11 @@ def test_smoke_is_edge_triggered_once_per_episode() -> None:
     state, alerts = run(SMOKE, steps)  # type: ignore[arg-type]
     assert [(a.kind, a.ts) for a in alerts] == [
         ("smoke", MONDAY_NOON),
+        ("smoke_clear", MONDAY_NOON + 3 * second),  # the first reading back to normal, once
         ("smoke", MONDAY_NOON + 5 * second),
     ]
     assert (state.active, state.last_ts) == (True, MONDAY_NOON + 6 * second)
+    assert alerts[1].severity == "info" and alerts[1].dedup_key.startswith("smoke_clear:")
 
 
 def test_an_older_reading_does_not_move_the_edge() -> None:
@@ -144,7 +146,10 @@ def test_a_pulse_whose_cleared_reading_overtook_it_still_raises() -> None:
     state, alerts = run(SMOKE, [(MONDAY_NOON + 20, 0)])  # "cleared" came first
     assert alerts == []
     after, alerts = update(state, reading(SMOKE, MONDAY_NOON + 10, 1), SMOKE, MG_ROAD)
-    assert [(a.kind, a.ts) for a in alerts] == [("smoke", MONDAY_NOON + 10)]
+    assert [(a.kind, a.ts) for a in alerts] == [
+        ("smoke", MONDAY_NOON + 10),
+        ("smoke_clear", MONDAY_NOON + 20),  # and it was over already
+    ]
     assert (after.active, after.last_ts) == (state.active, state.last_ts)  # the newest's
 
 
@@ -166,13 +171,20 @@ def test_every_activation_raises_whatever_order_its_readings_arrive_in(
         if value and not nxt:
             runs.append((start, ts))
             start = None
+    ended = [(begin, end) for begin, end in runs if end < steps[-1][0]]  # a clear followed
     _, in_order = run(SMOKE, steps)  # type: ignore[arg-type]
-    assert [a.ts for a in in_order] == [begin for begin, _ in runs]
+    assert [a.ts for a in in_order if a.kind == "smoke"] == [begin for begin, _ in runs]
+    clears = [a.ts for a in in_order if a.kind == "smoke_clear"]
+    assert clears == [end + 1_000_000 for _, end in ended]  # the next reading, once each
     shuffled = list(steps)
     order.shuffle(shuffled)
     _, alerts = run(SMOKE, shuffled)  # type: ignore[arg-type]
     for begin, end in runs:
-        assert any(begin <= a.ts <= end for a in alerts), (runs, shuffled)
+        assert any(begin <= a.ts <= end for a in alerts if a.kind == "smoke"), (runs, shuffled)
+    inactive = {ts for ts, value in steps if not value}
+    for _, end in ended:  # its end is told, by a reading that calls for nothing
+        assert any(a.ts > end and a.ts in inactive for a in alerts if a.kind == "smoke_clear")
+    assert all(a.ts in inactive for a in alerts if a.kind == "smoke_clear")
 
 
 # -- doors and motion -------------------------------------------------------------------
