@@ -145,13 +145,8 @@ def test_owntracks_messages_vigil_does_not_read_are_dead_letters(vigil: Vigil) -
 # -- Traccar Client (OsmAnd) ------------------------------------------------------------------
 
 
-def login(vigil: Vigil, device: str) -> tuple[str, str]:
-    username, password = credentials(vigil, device)
-    return username, password
-
-
 def test_traccar_client_requests_in_both_forms_land_like_any_fix(vigil: Vigil) -> None:
-    auth = login(vigil, "tc-phone-1")
+    auth = credentials(vigil, "tc-phone-1")
     lat, lon = spot()
     query = {
         "id": "tc-phone-1",
@@ -195,7 +190,7 @@ def test_traccar_client_requests_in_both_forms_land_like_any_fix(vigil: Vigil) -
 def test_a_wrong_login_gets_401_and_a_bad_request_a_4xx_naming_the_parameter(vigil: Vigil) -> None:
     lat, lon = spot()
     query = {"id": "tc-phone-2", "lat": str(lat), "lon": str(lon)}
-    user, password = login(vigil, "tc-phone-2")
+    user, password = credentials(vigil, "tc-phone-2")
     for auth in [(user, password + "x"), ("tc-phone-3", password), ("nobody", "x")]:
         answer = httpx.post(osmand(vigil), params=query, auth=auth, timeout=30)
         assert answer.status_code == 401
@@ -235,7 +230,7 @@ def test_an_sos_is_a_critical_alarm_and_the_sites_owntracks_phones_are_asked_whe
         lat, lon = spot()
         query = {"id": "tc-phone-3", "lat": str(lat), "lon": str(lon), "alarm": "sos"}
         answer = httpx.post(
-            osmand(vigil), params=query, auth=login(vigil, "tc-phone-3"), timeout=30
+            osmand(vigil), params=query, auth=credentials(vigil, "tc-phone-3"), timeout=30
         )
         assert answer.status_code == 200, answer.text
         alerts = wait_for(
@@ -251,7 +246,7 @@ def test_an_sos_is_a_critical_alarm_and_the_sites_owntracks_phones_are_asked_whe
 
 
 def test_every_fix_answered_200_is_in_the_lake_though_the_writer_is_killed(vigil: Vigil) -> None:
-    auth = login(vigil, "tc-phone-2")
+    auth = credentials(vigil, "tc-phone-2")
     fixes = [spot() for _ in range(120)]
     answers: dict[float, int] = {}
 
