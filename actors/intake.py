@@ -32,12 +32,12 @@ import ray
 
 from actors.registry import current_fleet
 from actors.shard import Applied
-from core import names
+from core import duty, names
 from core.errors import DEAD_LETTER_REASONS, BadMessage
 from core.fleet import Fleet, FleetIndex
 from core.loops import Threads
 from core.metrics import SIZE_BUCKETS, Histogram
-from core.records import DeadLetter, Record
+from core.records import DeadLetter, GuardLocation, Record
 from core.schemas import to_batch
 from core.settings import Settings
 from core.trackers import PhoneDecoder
@@ -73,7 +73,7 @@ class Intake:
         self.writer = names.peer(names.WRITER, settings)
         self.max_messages = settings.batch_max_messages
         self.max_wait = settings.batch_max_ms / 1000
-        self.stats: Counter[str] = Counter()
+        self.stats: Counter[str] = Counter(off_duty_dropped=0)
         self.dead_letters: Counter[str] = Counter(dict.fromkeys(DEAD_LETTER_REASONS, 0))
         self.messages: Counter[str] = Counter()  # per table the message became a row of
         self.batch_sizes = Histogram(SIZE_BUCKETS)
@@ -108,8 +108,13 @@ class Intake:
 
     def _accept(self, token: Hashable, items: Iterable[Record | DeadLetter]) -> None:
         """Take what one message became; all of it travels in one batch, so its token is
-        acknowledged once, when all of it is applied."""
-        batch = [(token, item) for item in items]
+        acknowledged once, when all of it is applied. Positions of guards off duty are
+        dropped here, unread and unstored, unless their tenant opts in (core/duty.py)."""
+        batch = [(token, item) for item in items if not self._private(item)]
+        if not batch:  # nothing to keep: acknowledged at once
+            self._acknowledge([token])
+            self.stats["acked"] += 1
+            return
         for _, item in batch:
             self.messages[item.TABLE] += 1
         if any(isinstance(item, Record) and item.critical for _, item in batch):
@@ -123,6 +128,14 @@ class Intake:
             self._buffer.extend(batch)
             if len(self._buffer) >= self.max_messages:
                 self._cond.notify()
+
+    def _private(self, item: Record | DeadLetter) -> bool:
+        if isinstance(item, GuardLocation) and duty.private(
+            self.index, item.guard_id, item.received_at
+        ):
+            self.stats["off_duty_dropped"] += 1
+            return True
+        return False
 
     def _dead_letter(self, topic: str, payload: bytes, error: BadMessage, now: int) -> DeadLetter:
         self.dead_letters[error.reason] += 1

@@ -60,7 +60,7 @@ class EntityShard:
         self.started_at = time.time()
         self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
         fleet = current_fleet(settings)
-        self.entities = Entities(FleetIndex(fleet), settings)
+        self.entities = Entities(FleetIndex(fleet), settings, index, settings.shards)
         self.shards = settings.shards
         self.router = names.peer(names.ROUTER, settings)
         self.hub = names.peer(names.HUB, settings)
@@ -141,7 +141,13 @@ class EntityShard:
         guard = self.entities.guards.get(guard_id)
         if guard is None:
             return None
-        return {"position": guard.position, "zones": dict(guard.geofence.inside)}
+        shift = guard.duty.window
+        return {
+            "position": guard.position,
+            "zones": dict(guard.geofence.inside),
+            "shift": shift.shift_id if shift else None,
+            "lone_worker_since": guard.lone.raised or None,
+        }
 
     @ray.method(concurrency_group="timer")
     def checkpoint(self) -> int:

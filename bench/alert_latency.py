@@ -38,7 +38,7 @@ from core.fleet import (  # noqa: E402
     Device,
     Fleet,
     Guard,
-    Shift,
+    OnCall,
     Site,
     Tenant,
     check_fleet,
@@ -62,7 +62,7 @@ def bench_fleet(base: Fleet, guards: int, smtp_port: int, http_port: int) -> Fle
             Channel(id="webhook", url=webhook_url(http_port)),
         ],
     )
-    site = Site(id="bench-site", client_id=TENANT, roster=[Shift(on_call=[OPERATOR.id])])
+    site = Site(id="bench-site", client_id=TENANT, roster=[OnCall(on_call=[OPERATOR.id])])
     fleet = base.adding(
         tenants=[tenant],
         sites=[site],

@@ -35,15 +35,25 @@ class AlertKind(StrEnum):
     DEVICE_OFFLINE = "device_offline"
     DEVICE_ONLINE = "device_online"
     ANOMALY = "anomaly"  # the live model scored a reading as anomalous (training/)
+    SHIFT_STARTED = "shift_started"  # a guard's shift began (open while they are on duty)
+    SHIFT_ENDED = "shift_ended"
+    SHIFT_NO_SHOW = "shift_no_show"  # not heard from by the shift's start and its grace
+    LONE_WORKER = (
+        "lone_worker"  # on duty, still or silent for too long (actors/rules/loneworker.py)
+    )
+    LONE_WORKER_UNANSWERED = "lone_worker_unanswered"  # ... and not cleared in time: critical
+    LONE_WORKER_CLEAR = "lone_worker_clear"  # the guard moved or checked in
 
 
-#: An alert of a kind on the left says the condition of the kind on the right ended (for
+#: An alert of a kind on the left says the condition of the kinds on the right ended (for
 #: the same entity and scope: this guard back in this zone, this device heard again):
-#: vigil resolves that open alert, with the reason on its timeline.
-ENDS: dict[AlertKind, AlertKind] = {
-    AlertKind.GEOFENCE_ENTER: AlertKind.GEOFENCE_EXIT,
-    AlertKind.DEVICE_ONLINE: AlertKind.DEVICE_OFFLINE,
-    AlertKind.SMOKE_CLEAR: AlertKind.SMOKE,
+#: vigil resolves those open alerts, with the reason on their timelines.
+ENDS: dict[AlertKind, tuple[AlertKind, ...]] = {
+    AlertKind.GEOFENCE_ENTER: (AlertKind.GEOFENCE_EXIT,),
+    AlertKind.DEVICE_ONLINE: (AlertKind.DEVICE_OFFLINE,),
+    AlertKind.SMOKE_CLEAR: (AlertKind.SMOKE,),
+    AlertKind.SHIFT_ENDED: (AlertKind.SHIFT_STARTED, AlertKind.SHIFT_NO_SHOW),
+    AlertKind.LONE_WORKER_CLEAR: (AlertKind.LONE_WORKER, AlertKind.LONE_WORKER_UNANSWERED),
 }
 
 SEVERITY: dict[AlertKind, Severity] = {
@@ -63,6 +73,12 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.DEVICE_OFFLINE: Severity.MEDIUM,
     AlertKind.DEVICE_ONLINE: Severity.INFO,
     AlertKind.ANOMALY: Severity.MEDIUM,
+    AlertKind.SHIFT_STARTED: Severity.INFO,
+    AlertKind.SHIFT_ENDED: Severity.INFO,
+    AlertKind.SHIFT_NO_SHOW: Severity.HIGH,
+    AlertKind.LONE_WORKER: Severity.HIGH,
+    AlertKind.LONE_WORKER_UNANSWERED: Severity.CRITICAL,
+    AlertKind.LONE_WORKER_CLEAR: Severity.INFO,
 }
 
 

@@ -42,10 +42,10 @@ class Hours(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         local = when.astimezone(tz)
         today = DAYS[local.weekday()] in self.days
         now = local.time()
-        opens = _clock(self.open)
+        opens = parse_clock(self.open)
         if self.close == "24:00":
             return today and now >= opens
-        closes = _clock(self.close)
+        closes = parse_clock(self.close)
         if opens <= closes:
             return today and opens <= now < closes
         # An overnight shift (e.g. 22:00-06:00) after midnight belongs to the day it started.
@@ -95,13 +95,41 @@ class Tenant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Alert kinds a person must resolve even once their condition ended (vigil resolves
     #: the others itself: a guard back in the zone ends the exit, core/alerts.ENDS).
     resolve_by_hand: list[AlertKind] = []
+    #: Store the positions of guards off duty (core/duty.py); by default they are dropped
+    #: at the edge, unread and unstored (privacy).
+    store_off_duty: bool = False
 
 
-class Shift(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Who is on call at a site during `hours` (the site's time zone)."""
+class OnCall(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Who is on call at a site during `hours` (the site's time zone): notified first."""
 
     on_call: list[str]
     hours: Hours = Hours()
+
+
+class LoneWorker(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The lone-worker watchdog of a shift (actors/rules/loneworker.py)."""
+
+    #: A guard who has not moved more than `moved_m` for this long (s) raises lone_worker.
+    still_after_s: float = 1200.0
+    moved_m: float = 25.0
+    #: A check-in (a `checkin` press) is due this often (s); None: no check-ins asked.
+    checkin_every_s: float | None = None
+    #: Not cleared this long (s) after it was raised: lone_worker_unanswered, critical.
+    escalate_after_s: float = 600.0
+
+
+class Shift(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Guards on duty at a site during `hours` (the site's time zone; `22:00`-`06:00` is
+    overnight, belonging to the day it starts). Geofence, lone-worker and tour rules apply
+    to a site's guards only during their shifts once the site has any (core/duty.py)."""
+
+    id: str
+    guards: list[str]
+    hours: Hours = Hours()
+    #: Not heard from this long (s) after the start: shift_no_show.
+    no_show_after_s: float = 600.0
+    lone_worker: LoneWorker | None = None
 
 
 class Contact(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -121,7 +149,8 @@ class Site(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     timezone: str = "UTC"
     hours: Hours = Hours()
     zones: list[Zone] = []
-    roster: list[Shift] = []
+    roster: list[OnCall] = []
+    shifts: list[Shift] = []
 
     @property
     def tz(self) -> ZoneInfo:
@@ -171,9 +200,13 @@ class Fleet(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         )
 
 
-def _clock(text: str) -> time:
-    hours, _, minutes = text.partition(":")
-    return time(int(hours) % 24, int(minutes or 0))
+def parse_clock(text: str) -> time:
+    """`HH:MM` (or `HH:MM:SS`) of a day; "24:00" is the day's end, read as 00:00."""
+    hours, _, rest = text.partition(":")
+    minutes, _, seconds = rest.partition(":")
+    if int(hours) > 24 or (int(hours) == 24 and text.strip("0:") != "24"):
+        raise ValueError(f"{text!r} is past the day's end")
+    return time(int(hours) % 24, int(minutes or 0), int(seconds or 0))
 
 
 def load_fleet(path: Path) -> Fleet:
@@ -211,7 +244,7 @@ def check_fleet(fleet: Fleet, source: str = "fleet") -> None:
                 raise ConfigError(f"{source}: sites[{i}].zones[{j}].geometry: {problem}")
         for key in (site.hours.open, site.hours.close):
             try:
-                _clock(key)
+                parse_clock(key)
             except ValueError as exc:
                 raise ConfigError(f"{source}: sites[{i}].hours: bad time {key!r}") from exc
     for i, guard in enumerate(fleet.guards):
@@ -242,6 +275,9 @@ def check_fleet(fleet: Fleet, source: str = "fleet") -> None:
         if device.owntracks in phones:
             raise ConfigError(f"{source}: devices[{i}].owntracks: {device.owntracks!r} twice")
         phones.add(device.owntracks)
+    guards = {g.id: g for g in fleet.guards}
+    for i, site in enumerate(fleet.sites):
+        check_shifts(site, guards, f"{source}: sites[{i}]")
     for i, sensor in enumerate(fleet.sensors):
         if sensor.site_id not in sites:
             raise ConfigError(f"{source}: sensors[{i}].site_id: unknown site {sensor.site_id!r}")
@@ -251,6 +287,33 @@ def check_fleet(fleet: Fleet, source: str = "fleet") -> None:
             dup = next(x for x in ids if ids.count(x) > 1)
             raise ConfigError(f"{source}: {name}: id {dup!r} appears twice")
     check_notify(fleet, source)
+
+
+def check_shifts(site: Site, guards: dict[str, Guard], where: str) -> None:
+    """A site's shifts: ids unique, times well formed, every guard the site's own."""
+    seen: set[str] = set()
+    for j, shift in enumerate(site.shifts):
+        key = f"{where}.shifts[{j}]"
+        if shift.id in seen:
+            raise ConfigError(f"{key}.id: {shift.id!r} twice")
+        seen.add(shift.id)
+        for clock in (shift.hours.open, shift.hours.close):
+            try:
+                parse_clock(clock)
+            except ValueError as exc:
+                raise ConfigError(f"{key}.hours: bad time {clock!r}") from exc
+        for k, guard_id in enumerate(shift.guards):
+            guard = guards.get(guard_id)
+            if guard is None or guard.site_id != site.id:
+                raise ConfigError(f"{key}.guards[{k}]: {guard_id!r} is not a guard of {site.id!r}")
+        if shift.no_show_after_s <= 0:
+            raise ConfigError(f"{key}.no_show_after_s: must be more than 0")
+        lone = shift.lone_worker
+        if lone is not None:
+            for name in ("still_after_s", "moved_m", "checkin_every_s", "escalate_after_s"):
+                value = getattr(lone, name)
+                if value is not None and value <= 0:
+                    raise ConfigError(f"{key}.lone_worker.{name}: must be more than 0")
 
 
 def check_notify(fleet: Fleet, source: str = "fleet") -> None:
@@ -297,7 +360,7 @@ def check_notify(fleet: Fleet, source: str = "fleet") -> None:
         for j, shift in enumerate(site.roster):
             for clock in (shift.hours.open, shift.hours.close):
                 try:
-                    _clock(clock)
+                    parse_clock(clock)
                 except ValueError as exc:
                     raise ConfigError(
                         f"{source}: sites[{i}].roster[{j}].hours: bad time {clock!r}"
@@ -354,6 +417,14 @@ class FleetIndex:
         #: OwnTracks phones: `{user}/{device}` -> the device's id, and back.
         self.phone_of = {d.id: d.owntracks for d in fleet.devices if d.owntracks}
         self.owntracks = {phone: device for device, phone in self.phone_of.items()}
+        #: A site's shifts and its guards' (core/duty.py): a guard of a site with shifts
+        #: is on duty only during their own.
+        self.shifts: dict[str, list[Shift]] = {g.id: [] for g in fleet.guards}
+        self.rostered = {s.id for s in fleet.sites if s.shifts}
+        for site in fleet.sites:
+            for shift in site.shifts:
+                for guard_id in shift.guards:
+                    self.shifts[guard_id].append(shift)
         self.device_guard: dict[str, str] = {}
         for guard in fleet.guards:
             if guard.device_id:

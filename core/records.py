@@ -94,8 +94,14 @@ class SensorReading(Record, frozen=True, kw_only=True):
         return self.kind == "smoke" and self.active
 
 
+#: The `type` of a device event that is a guard's check-in (the lone-worker watchdog), not
+#: an alarm.
+CHECKIN = "checkin"
+
+
 class DeviceEvent(Record, frozen=True, kw_only=True):
-    """A device's own alarm message (panic button, SOS, man down, tamper, ...)."""
+    """A device's own alarm message (panic button, SOS, man down, tamper, ...), or a
+    guard's check-in (`type` "checkin", the only one that is not critical)."""
 
     TABLE = "device_events"
     ENTITY = "device"
@@ -110,6 +116,10 @@ class DeviceEvent(Record, frozen=True, kw_only=True):
     @property
     def entity_id(self) -> str:
         return self.device_id
+
+    @property
+    def critical(self) -> bool:
+        return self.type != CHECKIN
 
 
 class DeviceStatus(Record, frozen=True, kw_only=True):

@@ -13,7 +13,7 @@ from core.fleet import (
     Device,
     Fleet,
     Guard,
-    Shift,
+    OnCall,
     Site,
     Tenant,
     Tier,
@@ -64,7 +64,7 @@ def alerts_fleet(base: Fleet, smtp_port: int, http_port: int) -> Fleet:
         client_id=TENANT,
         name="Alert test site",
         zones=[Zone(id="alerts-square", geometry=SQUARE)],
-        roster=[Shift(on_call=[OPERATOR.id])],
+        roster=[OnCall(on_call=[OPERATOR.id])],
     )
     guards = [
         Guard(id=f"ag-{n}", client_id=TENANT, site_id=SITE, name=f"Guard {n}", device_id=f"ad-{n}")

@@ -145,22 +145,22 @@ class AlertBook:
     def _end(
         self, alert: Alert, recorded_as: str, clock: Callable[[], int], by_hand: Any
     ) -> list[AlertEvent]:
-        """`alert` says a condition ended: the open alert of it (same entity and scope) is
+        """`alert` says a condition ended: the open alerts of it (same entity and scope) are
         resolved by vigil with the reason, and `alert` itself (`recorded_as`), which asks
         nothing of anyone, with it. A later occurrence is then a new alert of its own."""
-        ended = self.states.get(
-            self.by_key.get(ENDS[alert.kind] + alert.dedup_key[len(alert.kind) :], "")
-        )
+        scope = alert.dedup_key[len(alert.kind) :]
         steps = []
-        # Only what happened before it: a late "back online" older than the device's own
-        # "offline" says nothing about whether it is online now.
-        if (
-            ended is not None
-            and ended.status != AlertStatus.RESOLVED
-            and ended.alert.ts <= alert.ts
-            and not by_hand(ended.alert)
-        ):
-            steps.append((ended.alert_id, f"ended: {alert.kind} ({alert.detail})"))
+        for kind in ENDS[alert.kind]:
+            ended = self.states.get(self.by_key.get(kind + scope, ""))
+            # Only what happened before it: a late "back online" older than the device's
+            # own "offline" says nothing about whether it is online now.
+            if (
+                ended is not None
+                and ended.status != AlertStatus.RESOLVED
+                and ended.alert.ts <= alert.ts
+                and not by_hand(ended.alert)
+            ):
+                steps.append((ended.alert_id, f"ended: {alert.kind} ({alert.detail})"))
         steps.append((recorded_as, "informational: nothing to act on"))
         events = []
         for alert_id, note in steps:

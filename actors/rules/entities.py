@@ -12,7 +12,9 @@ from typing import Any
 from actors.rules.anomaly import Model, Track
 from actors.rules.geofence import CompiledZone, GeofenceState, compile_zones
 from actors.rules.health import HealthParams, HealthState, Who
+from actors.rules.loneworker import LoneState
 from actors.rules.sensors import SensorState
+from actors.rules.shifts import DutyState
 from core.fleet import Device as DeviceSpec
 from core.fleet import FleetIndex, Site
 from core.fleet import Guard as GuardSpec
@@ -27,6 +29,19 @@ class Guard:
     geofence: GeofenceState = field(default_factory=GeofenceState)
     position: tuple[float, float] | None = None
     position_ts: int = 0
+    heard_at: int = 0  # µs, vigil's clock: the last fix or message of the guard's device
+    duty: DutyState = field(default_factory=DutyState)
+    lone: LoneState = field(default_factory=LoneState)
+
+    def remembers(self) -> tuple[Any, ...]:
+        """What a checkpoint and a fleet change keep (each rule's state is a frozen value)."""
+        return (self.geofence, self.position, self.position_ts, self.heard_at, self.duty, self.lone)
+
+    def recall(self, kept: tuple[Any, ...]) -> None:
+        # A checkpoint from before shifts holds the first three only.
+        self.geofence, self.position, self.position_ts = kept[:3]
+        if len(kept) > 3:
+            self.heard_at, self.duty, self.lone = kept[3:6]
 
 
 @dataclass(slots=True)
@@ -51,14 +66,27 @@ class Sensor:
 class Entities:
     """The logical actors of one shard, activated on first message."""
 
-    def __init__(self, fleet: FleetIndex, settings: Settings) -> None:
+    def __init__(
+        self, fleet: FleetIndex, settings: Settings, shard: int = 0, shards: int = 1
+    ) -> None:
         self.fleet = fleet
         self.settings = settings
+        self.shard, self.shards = shard, shards
+        self.on_roster = self._on_roster()
         self.guards: dict[str, Guard] = {}
         self.devices: dict[str, Device] = {}
         self.sensors: dict[str, Sensor] = {}
         self.model: Model | None = None  # the live anomaly model (training/), once promoted
         self._zones: dict[str, tuple[CompiledZone, ...]] = {}
+
+    def _on_roster(self) -> list[str]:
+        """The guards of this shard that shifts name: their timers run even before they
+        are first heard from (a guard who never shows up is the point of a no-show)."""
+        return [
+            guard_id
+            for guard_id, shifts in self.fleet.shifts.items()
+            if shifts and self.fleet.shard_of("guard", guard_id, self.shards) == self.shard
+        ]
 
     def __len__(self) -> int:
         return len(self.guards) + len(self.devices) + len(self.sensors)
@@ -103,17 +131,16 @@ class Entities:
     def snapshot(self) -> dict[str, dict[str, tuple[Any, ...]]]:
         """What every logical actor remembers (each rule's state is a frozen value)."""
         return {
-            "guards": {i: (g.geofence, g.position, g.position_ts) for i, g in self.guards.items()},
+            "guards": {i: g.remembers() for i, g in self.guards.items()},
             "devices": {i: (d.health, d.anomaly) for i, d in self.devices.items()},
             "sensors": {i: (s.state, s.anomaly) for i, s in self.sensors.items()},
         }
 
     def restore(self, saved: dict[str, dict[str, tuple[Any, ...]]]) -> None:
         """Take a snapshot back; entities the fleet no longer has are left out."""
-        for guard_id, (geofence, position, position_ts) in saved["guards"].items():
+        for guard_id, kept in saved["guards"].items():
             if guard_id in self.fleet.guards:
-                guard = self.guard(guard_id)
-                guard.geofence, guard.position, guard.position_ts = geofence, position, position_ts
+                self.guard(guard_id).recall(kept)
         for device_id, (health, track) in saved["devices"].items():
             if device_id in self.fleet.devices:
                 device = self.device(device_id)
@@ -129,15 +156,15 @@ class Entities:
         """Take a changed fleet: entities it no longer has go; every other one is built
         again from its new spec (a guard moved gets its new site and zones, its device
         the new site and offline timeout) and keeps what it has lived through (position,
-        inside-zone state, health and its timers, anomaly tracks, clock skew)."""
+        inside-zone state, shift and lone-worker timers, health and its timers, anomaly
+        tracks, clock skew)."""
         guards, devices, sensors = self.guards, self.devices, self.sensors
         self.fleet, self._zones = fleet, {}
+        self.on_roster = self._on_roster()
         self.guards, self.devices, self.sensors = {}, {}, {}
         for guard_id, was in guards.items():
             if guard_id in fleet.guards:
-                guard = self.guard(guard_id)
-                guard.geofence, guard.position = was.geofence, was.position
-                guard.position_ts = was.position_ts
+                self.guard(guard_id).recall(was.remembers())
         for device_id, had in devices.items():
             if device_id in fleet.devices:
                 device = self.device(device_id)

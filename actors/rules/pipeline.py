@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from actors.rules import alarms, anomaly, geofence, health, sensors
+from actors.rules import alarms, anomaly, geofence, health, loneworker, sensors, shifts
 from actors.rules.entities import Entities
+from core import duty
 from core.alerts import Alert
 from core.records import (
+    CHECKIN,
     DeviceEvent,
     DeviceStatus,
     DeviceTelemetry,
@@ -35,6 +37,7 @@ def guard_device_heard(world: Entities, fix: GuardLocation) -> list[Alert]:
 
 def track_position(world: Entities, fix: GuardLocation) -> list[Alert]:
     guard = world.guard(fix.guard_id)
+    guard.heard_at = max(guard.heard_at, fix.received_at)
     when = geofence.fix_time(fix)
     if when >= guard.position_ts:
         guard.position, guard.position_ts = (fix.lat, fix.lon), when
@@ -42,12 +45,26 @@ def track_position(world: Entities, fix: GuardLocation) -> list[Alert]:
 
 
 def geofence_transitions(world: Entities, fix: GuardLocation) -> list[Alert]:
+    """Off duty nothing is raised (core/duty.py; vigil's clock decides the shift)."""
+    if not duty.on_duty(world.fleet, fix.guard_id, fix.received_at):
+        return []
     guard = world.guard(fix.guard_id)
     facts = geofence.locate(
         guard.zones, fix.lat, fix.lon, fix.accuracy, world.settings.geofence_margin_m
     )
     names = {zone.id: zone.name for zone in guard.zones}  # alerts say "Main gate", not z-3
     guard.geofence, alerts = geofence.update(guard.geofence, fix, facts, guard.spec, names)
+    return alerts
+
+
+def lone_worker_moved(world: Entities, fix: GuardLocation) -> list[Alert]:
+    on = duty.current(world.fleet, fix.guard_id, fix.received_at)
+    if on is None or on[0].lone_worker is None:
+        return []
+    guard = world.guard(fix.guard_id)
+    guard.lone, alerts = loneworker.on_fix(
+        guard.lone, guard.spec, on[1].site_id, fix.lat, fix.lon, fix.received_at, on[0].lone_worker
+    )
     return alerts
 
 
@@ -58,6 +75,9 @@ def device_heard(world: Entities, message: DeviceTelemetry | DeviceEvent) -> lis
 def _heard(world: Entities, device_id: str, message: Record) -> list[Alert]:
     """Liveness runs on vigil's clock (when the message arrived), never the device's."""
     device = world.device(device_id)
+    if device.owner_id in world.fleet.guards:
+        guard = world.guard(device.owner_id)
+        guard.heard_at = max(guard.heard_at, message.received_at)
     device.skew_s = (message.received_at - message.ts) / 1e6
     device.health, alerts = health.on_heard(device.health, device.who, message.received_at)
     return alerts
@@ -77,6 +97,8 @@ def device_health(world: Entities, telemetry: DeviceTelemetry) -> list[Alert]:
 
 
 def device_alarm(world: Entities, event: DeviceEvent) -> list[Alert]:
+    if event.type == CHECKIN:  # a guard saying they are fine (lone_worker_checkin)
+        return []
     device = world.device(event.device_id)
     carried = device.owner_id in world.fleet.guards
     return alarms.evaluate(
@@ -87,12 +109,32 @@ def device_alarm(world: Entities, event: DeviceEvent) -> list[Alert]:
     )
 
 
+def lone_worker_checkin(world: Entities, event: DeviceEvent) -> list[Alert]:
+    owner = world.fleet.device_guard.get(event.device_id)
+    if event.type != CHECKIN or owner is None:
+        return []
+    on = duty.current(world.fleet, owner, event.received_at)
+    if on is None or on[0].lone_worker is None:
+        return []
+    guard = world.guard(owner)
+    guard.lone, alerts = loneworker.on_checkin(
+        guard.lone, guard.spec, on[1].site_id, event.received_at
+    )
+    return alerts
+
+
 def device_presence(world: Entities, status: DeviceStatus) -> list[Alert]:
     device = world.device(status.device_id)
     device.health, alerts = health.on_status(
         device.health, device.who, status.received_at, status.online
     )
-    return alerts
+    return alerts if _carried_on_duty(world, status.device_id, status.received_at) else []
+
+
+def _carried_on_duty(world: Entities, device_id: str, at: int) -> bool:
+    """A device nobody carries, or whose guard is on duty: its silence is news."""
+    carrier = world.fleet.device_guard.get(device_id)
+    return carrier is None or duty.on_duty(world.fleet, carrier, at)
 
 
 def sensor_condition(world: Entities, reading: SensorReading) -> list[Alert]:
@@ -140,18 +182,37 @@ def telemetry_anomaly(world: Entities, telemetry: DeviceTelemetry) -> list[Alert
 
 
 PIPELINE: dict[type[Record], tuple[Callable[..., list[Alert]], ...]] = {
-    GuardLocation: (guard_device_heard, track_position, geofence_transitions),
+    GuardLocation: (guard_device_heard, track_position, geofence_transitions, lone_worker_moved),
     DeviceTelemetry: (device_heard, device_health, telemetry_anomaly),
-    DeviceEvent: (device_heard, device_alarm),
+    DeviceEvent: (device_heard, device_alarm, lone_worker_checkin),
     DeviceStatus: (device_presence,),
     SensorReading: (sensor_condition, sensor_anomaly),
 }
 
 
 def timers(world: Entities, now: int) -> list[Alert]:
-    """Run on every shard tick: devices silent for too long go offline."""
+    """Run on every shard tick: shifts start and end, lone workers fall due, devices silent
+    for too long go offline (a carried device only while its guard is on duty)."""
     alerts: list[Alert] = []
+    for guard_id in world.on_roster:
+        alerts += duty_timers(world, guard_id, now)
     for device in world.devices.values():
+        if not _carried_on_duty(world, device.spec.id, now):
+            continue
         device.health, raised = health.on_tick(device.health, device.who, now, device.health_params)
         alerts.extend(raised)
     return alerts
+
+
+def duty_timers(world: Entities, guard_id: str, now: int) -> list[Alert]:
+    guard = world.guard(guard_id)
+    site = world.fleet.sites[guard.spec.site_id]
+    on = duty.current(world.fleet, guard_id, now)
+    was = guard.duty.window
+    guard.duty, alerts = shifts.on_tick(guard.duty, guard.spec, site, now, on, guard.heard_at)
+    if on is None or on[0].lone_worker is None:
+        return alerts
+    if guard.duty.window != was:  # a new shift: the watchdog's clocks start at its start
+        guard.lone = loneworker.started(on[1].start, guard.position)
+    guard.lone, raised = loneworker.on_tick(guard.lone, guard.spec, site.id, now, on[0].lone_worker)
+    return alerts + raised

@@ -10,7 +10,7 @@ import msgspec
 
 from actors.rules import escalation, lifecycle
 from core.alerts import AlertKind, AlertStatus, EventType, make_alert, make_event
-from core.fleet import Hours, Shift, Site, Tenant, Tier
+from core.fleet import Hours, OnCall, Site, Tenant, Tier
 
 T0 = 1_790_000_000_000_000
 S = 1_000_000
@@ -25,9 +25,9 @@ SITE = Site(
     client_id=1,
     timezone="Asia/Kolkata",
     roster=[
-        Shift(on_call=["op-day"], hours=Hours(open="08:00", close="20:00")),
-        Shift(on_call=["op-night"], hours=Hours(open="20:00", close="08:00")),
-        Shift(on_call=["op-weekend"], hours=Hours(days=["sat", "sun"])),
+        OnCall(on_call=["op-day"], hours=Hours(open="08:00", close="20:00")),
+        OnCall(on_call=["op-night"], hours=Hours(open="20:00", close="08:00")),
+        OnCall(on_call=["op-weekend"], hours=Hours(days=["sat", "sun"])),
     ],
 )
 
@@ -74,7 +74,7 @@ def test_on_call_follows_the_site_roster_in_the_site_time_zone() -> None:
 
 def test_without_a_covering_shift_the_tenant_default_is_on_call() -> None:
     nobody = msgspec.structs.replace(
-        SITE, roster=[Shift(on_call=["op-day"], hours=Hours(days=["mon"]))]
+        SITE, roster=[OnCall(on_call=["op-day"], hours=Hours(days=["mon"]))]
     )
     sunday = datetime(2025, 11, 2, 10, 0, tzinfo=KOLKATA)
     assert escalation.on_call(nobody, TENANT, sunday) == ["noc-desk"]
